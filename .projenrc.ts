@@ -1,0 +1,111 @@
+import { awscdk, javascript } from 'projen';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-vm-import',
+  description:
+    'AWS CDK construct that imports a virtual machine disk image (OVA, VMDK, VHD, VHDX, RAW or an EBS snapshot) into an Amazon Machine Image with EC2 VM Import.',
+  author: 'cdk-vm-import maintainers',
+  authorAddress: 'maintainers@cdk-vm-import.dev',
+  repositoryUrl: 'https://github.com/cdk-vm-import/cdk-vm-import.git',
+  keywords: ['cdk', 'awscdk', 'aws-cdk', 'ec2', 'ami', 'vm-import', 'vmdk', 'ova', 'vhd', 'vhdx'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  stability: 'experimental',
+
+  // Versions measured to work together here (see the toolchain notes).
+  cdkVersion: '2.257.0',
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  typescriptVersion: '~6.0.0',
+  minNodeVersion: '20.0.0',
+
+  publishToPypi: {
+    distName: 'cdk-vm-import',
+    module: 'cdk_vm_import',
+  },
+  publishToMaven: {
+    javaPackage: 'dev.cdkvmimport',
+    mavenGroupId: 'dev.cdk-vm-import',
+    mavenArtifactId: 'cdk-vm-import',
+  },
+  publishToNuget: {
+    dotNetNamespace: 'CdkVmImport',
+    packageId: 'CdkVmImport',
+  },
+  publishToGo: {
+    moduleName: 'github.com/cdk-vm-import/cdk-vm-import-go',
+  },
+
+  devDeps: [
+    '@aws-sdk/client-ec2@^3',
+    '@types/aws-lambda',
+    'aws-sdk-client-mock@^4',
+    'esbuild',
+    'aws-cdk@^2',
+    'cdk-assets@^4',
+    'cdk-nag@~2.38.2',
+    '@aws-cdk/integ-runner@2.197.10',
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+  ],
+
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'lambda', 'examples', 'scripts', 'projenrc', '.projenrc.ts'],
+  },
+  jestOptions: {
+    jestConfig: {
+      testPathIgnorePatterns: ['/node_modules/', '/cdk\\.out', '/\\.tmp/'],
+    },
+  },
+  tsconfigDev: {
+    compilerOptions: {},
+    include: ['../lambda/**/*.ts', '../examples/**/*.ts', '../scripts/**/*.ts'],
+  },
+  gitignore: ['/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/'],
+
+  githubOptions: { mergify: false },
+  depsUpgrade: false,
+  pullRequestTemplate: false,
+});
+
+// The custom resource handler lives in lambda/ (outside src/ so jsii never sees the
+// SDK). It is bundled with esbuild before compile into assets/, which ships in the
+// npm package: users need neither esbuild nor Docker to synthesize.
+const bundle = project.bundler.addBundle('./lambda/index.ts', {
+  platform: 'node',
+  target: 'node20',
+  externals: [],
+  minify: true,
+  mainFields: ['module', 'main'],
+  sourcemap: false,
+});
+
+// jest, esbuild and ts-node only transpile lambda/, test/ and examples/: type-check them.
+const typecheck = project.addTask('typecheck', {
+  description: 'Type-check the handler, the tests, the examples and the scripts',
+  exec: 'tsc --noEmit -p test/tsconfig.json',
+});
+
+// Template tests need the bundled handler asset.
+project.testTask.prependSpawn(bundle.bundleTask);
+project.testTask.spawn(typecheck);
+
+// The main job of the quick start: synthesize the example app into a template.
+project.addTask('example', {
+  description: 'Synthesize the example app in examples/ into a CloudFormation template (no AWS account needed)',
+  steps: [
+    { spawn: bundle.bundleTask.name },
+    {
+      exec: 'cdk synth --app "ts-node -T examples/app.ts" --output examples/cdk.out --quiet',
+      env: { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20', CDK_DISABLE_VERSION_CHECK: '1', CDK_CLI_NOTICES: 'false' },
+    },
+    { say: 'Template written to examples/cdk.out/VmImportExample.template.json' },
+  ],
+});
+
+for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/']) {
+  project.addPackageIgnore(pattern);
+}
+
+project.synth();
