@@ -1,0 +1,358 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as crypto from 'crypto';
+import nodeFs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { DiskInspection, inspectDiskImage } from '../src/private/disk-inspect';
+
+// Real images made by qemu-img (Debian qemu-utils) and sfdisk (Debian fdisk), built in beforeAll.
+const ESP = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
+const LINUX = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
+const STREAM_OPTIMIZED = ['-o', 'subformat=streamOptimized,adapter_type=lsilogic'];
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+/** No inspection may read more than this, whatever the image size. */
+const MAX_BYTES_READ = 128 * 1024;
+
+let dir: string;
+const file = (name: string) => path.join(dir, name);
+
+function requireTool(tool: string, args: string[]): void {
+  const result = spawnSync(tool, args, { stdio: 'ignore' });
+  if (result.error || result.status !== 0) {
+    throw new Error(`'${tool}' is missing: these tests build real disk images with it. Install qemu-utils and fdisk (sudo apt-get install -y qemu-utils fdisk).`);
+  }
+}
+
+function run(tool: string, args: string[], input?: string): void {
+  execFileSync(tool, args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+function qemuImg(...args: string[]): void {
+  run('qemu-img', args);
+}
+
+function sparseFile(name: string, size: number): string {
+  nodeFs.writeFileSync(file(name), '');
+  nodeFs.truncateSync(file(name), size);
+  return file(name);
+}
+
+function partitionedDisk(name: string, size: number, sfdiskScript: string): string {
+  const disk = sparseFile(name, size);
+  run('sfdisk', ['-q', disk], sfdiskScript);
+  return disk;
+}
+
+function writeBytes(name: string, size: number, patches: Array<[number, Buffer]>): string {
+  const bytes = Buffer.alloc(size);
+  for (const [offset, data] of patches) data.copy(bytes, offset);
+  nodeFs.writeFileSync(file(name), bytes);
+  return file(name);
+}
+
+function copyWithSize(from: string, name: string, size: number): string {
+  nodeFs.copyFileSync(from, file(name));
+  nodeFs.truncateSync(file(name), size);
+  return file(name);
+}
+
+/** sfdisk 2.38 cannot write 4096-byte-sector GPTs; move its 512-byte GPT header and entries to LBA 1 and 2 of 4096-byte sectors. */
+function withFourKiBSectors(from: string, name: string): string {
+  const disk = nodeFs.readFileSync(from).subarray(0, 64 * 1024);
+  const header = Buffer.from(disk.subarray(512, 1024));
+  header.writeBigUInt64LE(2n, 72);
+  const entries = disk.subarray(1024, 1024 + 128 * 128);
+  return writeBytes(name, 1 * MIB, [[4096, header], [8192, entries]]);
+}
+
+/** Rewrites a real dynamic VHD's disk type (footer and its copy at byte 0) with a valid checksum; qemu-img cannot create differencing VHDs. */
+function withVhdDiskType(from: string, name: string, diskType: number): string {
+  const bytes = nodeFs.readFileSync(from);
+  const footer = bytes.subarray(bytes.length - 512);
+  footer.writeUInt32BE(diskType, 60);
+  footer.writeUInt32BE(0, 64);
+  const sum = footer.reduce((total, b) => total + b, 0);
+  footer.writeUInt32BE(0xffffffff - (sum % 2 ** 32), 64);
+  footer.copy(bytes, 0);
+  nodeFs.writeFileSync(file(name), bytes);
+  return file(name);
+}
+
+function patched(from: string, name: string, offset: (bytes: Buffer) => number, patch: Buffer): string {
+  const bytes = nodeFs.readFileSync(from);
+  patch.copy(bytes, offset(bytes));
+  nodeFs.writeFileSync(file(name), bytes);
+  return file(name);
+}
+
+function ovf(hrefs: string[]): string {
+  const files = hrefs.map((href, i) => `    <File ovf:href="${href}" ovf:id="file${i + 1}"/>`).join('\n');
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">',
+    '  <References>',
+    files,
+    '  </References>',
+    '  <DiskSection><Info>Virtual disks</Info></DiskSection>',
+    '</Envelope>',
+    '',
+  ].join('\n');
+}
+
+/** Builds an OVA with tar from a folder holding `members` in the given order. */
+function ova(name: string, members: Record<string, string | Buffer>, tarArgs: string[] = ['--format=ustar']): string {
+  const source = file(`${name}.d`);
+  nodeFs.mkdirSync(source);
+  for (const [member, content] of Object.entries(members)) nodeFs.writeFileSync(path.join(source, member), content);
+  run('tar', [...tarArgs, '-cf', file(name), '-C', source, ...Object.keys(members)]);
+  return file(name);
+}
+
+function manifest(members: Record<string, Buffer>): string {
+  return Object.entries(members).map(([name, data]) => `SHA256(${name})= ${crypto.createHash('sha256').update(data).digest('hex')}\n`).join('');
+}
+
+interface Measured {
+  readonly result?: DiskInspection;
+  readonly error?: Error;
+  readonly bytesRead: number;
+  readonly opened: number;
+  readonly closed: number;
+}
+
+/** Inspects while counting the bytes read from, and the descriptors opened and closed on, `filePath`. */
+function measure(filePath: string): Measured {
+  const readSync = jest.spyOn(nodeFs, 'readSync');
+  const openSync = jest.spyOn(nodeFs, 'openSync');
+  const closeSync = jest.spyOn(nodeFs, 'closeSync');
+  const readFileSync = jest.spyOn(nodeFs, 'readFileSync');
+  try {
+    let result: DiskInspection | undefined;
+    let error: Error | undefined;
+    try {
+      result = inspectDiskImage(filePath);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(readFileSync.mock.calls.filter(([p]) => p === filePath)).toEqual([]);
+    const fds = openSync.mock.calls.flatMap(([p], i) => p === filePath ? [openSync.mock.results[i].value as number] : []);
+    const bytesRead = readSync.mock.calls.reduce((total, [fd], i) => total + (fds.includes(fd) ? readSync.mock.results[i].value as number : 0), 0);
+    const closed = closeSync.mock.calls.filter(([fd]) => fds.includes(fd)).length;
+    return { result, error, bytesRead, opened: fds.length, closed };
+  } finally {
+    jest.restoreAllMocks();
+  }
+}
+
+function inspect(filePath: string): DiskInspection {
+  const m = measure(filePath);
+  if (m.error) throw m.error;
+  expect(m.bytesRead).toBeLessThanOrEqual(MAX_BYTES_READ);
+  expect(m.closed).toBe(m.opened);
+  return m.result!;
+}
+
+function inspectionError(filePath: string): string {
+  const m = measure(filePath);
+  expect(m.closed).toBe(m.opened);
+  expect(m.bytesRead).toBeLessThanOrEqual(MAX_BYTES_READ);
+  if (!m.error) throw new Error(`expected ${filePath} to be rejected, got ${JSON.stringify(m.result)}`);
+  expect(m.error.constructor).toBe(Error);
+  expect(m.error.message).toContain(filePath);
+  return m.error.message;
+}
+
+const images: Record<string, string> = {};
+
+beforeAll(() => {
+  requireTool('qemu-img', ['--version']);
+  requireTool('sfdisk', ['--version']);
+  dir = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'disk-inspect-'));
+
+  const rawEsp = images.rawEsp = partitionedDisk('gpt-esp.img', 32 * MIB, `label: gpt\nsize=8MiB, type=${ESP}\ntype=${LINUX}\n`);
+  const rawNoEsp = images.rawNoEsp = partitionedDisk('gpt.img', 16 * MIB, `label: gpt\ntype=${LINUX}\n`);
+  images.rawMbr = partitionedDisk('mbr.img', 16 * MIB, 'label: dos\ntype=83\n');
+  images.rawEsp4k = withFourKiBSectors(rawEsp, 'gpt-esp-4k.img');
+  images.blank = sparseFile('blank.img', 16 * MIB);
+  images.bigRawEsp = partitionedDisk('big-gpt-esp.img', 4 * GIB, `label: gpt\nsize=100MiB, type=${ESP}\ntype=${LINUX}\n`);
+  images.bigBlank = sparseFile('big-blank.img', 4 * GIB);
+
+  images.streamEsp = file('gpt-esp-stream.vmdk');
+  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, rawEsp, images.streamEsp);
+  images.streamNoEsp = file('gpt-stream.vmdk');
+  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, rawNoEsp, images.streamNoEsp);
+  images.streamEmpty = file('empty-stream.vmdk');
+  qemuImg('create', '-q', '-f', 'vmdk', ...STREAM_OPTIMIZED, images.streamEmpty, '16M');
+  images.monolithicSparse = file('monolithic-sparse.vmdk');
+  qemuImg('create', '-q', '-f', 'vmdk', images.monolithicSparse, '16M');
+  images.flatDescriptor = file('flat.vmdk');
+  qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', images.flatDescriptor, '16M');
+  images.splitSparse = file('split.vmdk');
+  qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=twoGbMaxExtentSparse', images.splitSparse, '16M');
+  images.splitSparseExtent = file('split-s001.vmdk');
+  images.truncatedStream = copyWithSize(images.streamEsp, 'truncated-stream.vmdk', 600);
+
+  images.dynamicEsp = file('gpt-esp-dynamic.vhd');
+  qemuImg('convert', '-O', 'vpc', rawEsp, images.dynamicEsp);
+  images.dynamicEmpty = file('empty-dynamic.vhd');
+  qemuImg('create', '-q', '-f', 'vpc', images.dynamicEmpty, '16M');
+  images.fixedEsp = file('gpt-esp-fixed.vhd');
+  qemuImg('convert', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', rawEsp, images.fixedEsp);
+  images.fixedEsp511 = copyWithSize(images.fixedEsp, 'gpt-esp-fixed-511.vhd', nodeFs.statSync(images.fixedEsp).size - 1);
+  images.bigFixed = file('big-fixed.vhd');
+  qemuImg('create', '-q', '-f', 'vpc', '-o', 'subformat=fixed', images.bigFixed, '4G');
+  images.differencing = withVhdDiskType(images.dynamicEsp, 'differencing.vhd', 4);
+  images.unknownVhdType = withVhdDiskType(images.dynamicEsp, 'unknown-type.vhd', 5);
+  images.corruptDynamicHeader = patched(images.dynamicEsp, 'corrupt-dynamic-header.vhd', b => Number(b.readBigUInt64BE(b.length - 512 + 16)), Buffer.from('xxxxxxxx'));
+  images.corruptGrain = patched(images.streamEsp, 'corrupt-grain.vmdk', b => Number(b.readBigUInt64LE(64)) * 512 + 12, Buffer.alloc(64, 0xff));
+
+  // The GPT+ESP disk's first 64 KiB copied to 2 MiB: the first grain (LBA 0) and first VHD block are absent, later ones hold a GPT.
+  const shifted = sparseFile('shifted.img', 16 * MIB);
+  const fd = nodeFs.openSync(shifted, 'r+');
+  nodeFs.writeSync(fd, nodeFs.readFileSync(rawEsp).subarray(0, 64 * 1024), 0, 64 * 1024, 2 * MIB);
+  nodeFs.closeSync(fd);
+  images.shiftedStream = file('shifted-stream.vmdk');
+  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, shifted, images.shiftedStream);
+  images.shiftedDynamic = file('shifted-dynamic.vhd');
+  qemuImg('convert', '-O', 'vpc', shifted, images.shiftedDynamic);
+  images.truncatedDynamic = copyWithSize(images.dynamicEsp, 'truncated-dynamic.vhd', nodeFs.statSync(images.dynamicEsp).size - 512);
+
+  images.vhdx = file('disk.vhdx');
+  qemuImg('create', '-q', '-f', 'vhdx', images.vhdx, '16M');
+  images.qcow2 = file('disk.qcow2');
+  qemuImg('create', '-q', '-f', 'qcow2', images.qcow2, '16M');
+  images.qed = file('disk.qed');
+  qemuImg('create', '-q', '-f', 'qed', images.qed, '16M');
+  images.vdi = file('disk.vdi');
+  qemuImg('create', '-q', '-f', 'vdi', images.vdi, '16M');
+  images.iso = writeBytes('installer.iso', 64 * 1024, [[0x8001, Buffer.from('CD001')], [510, Buffer.from([0x55, 0xaa])]]);
+
+  const disk = nodeFs.readFileSync(images.streamEsp);
+  const ovfText = ovf(['disk1.vmdk']);
+  const mf = manifest({ 'appliance.ovf': Buffer.from(ovfText), 'disk1.vmdk': disk });
+  images.ova = ova('good.ova', { 'appliance.ovf': ovfText, 'appliance.mf': mf, 'disk1.vmdk': disk });
+  images.ovaGnu = ova('gnu.ova', { 'appliance.ovf': ovfText, 'disk1.vmdk': disk }, ['--format=gnu']);
+  const longName = `${'a-very-long-disk-name-'.repeat(6)}disk1.vmdk`;
+  images.ovaPax = ova('pax.ova', { 'appliance.ovf': ovf([longName]), [longName]: disk }, ['--format=posix']);
+  images.ovaDiskFirst = ova('disk-first.ova', { 'disk1.vmdk': disk, 'appliance.ovf': ovfText });
+  images.ovaMissingDisk = ova('missing-disk.ova', { 'appliance.ovf': ovf(['disk1.vmdk', 'disk2.vmdk']), 'disk1.vmdk': disk });
+  images.ovaHugeOvf = ova('huge-ovf.ova', { 'appliance.ovf': ovfText + ' '.repeat(2 * MIB), 'disk1.vmdk': disk });
+  images.ovaNoReferences = ova('no-references.ova', { 'appliance.ovf': ovf([]), 'disk1.vmdk': disk });
+  // good.ova: headers at 0 (.ovf), 1024 (.mf) and 2048 (disk1.vmdk, whose body starts at 2560).
+  images.ovaTruncatedBody = copyWithSize(images.ova, 'truncated-body.ova', 2560 + 1000);
+  images.ovaTruncatedHeader = copyWithSize(images.ova, 'truncated-header.ova', 2048 + 100);
+  const corrupt = nodeFs.readFileSync(images.ova);
+  corrupt.write('zzz', 1);
+  images.ovaCorrupt = file('corrupt.ova');
+  nodeFs.writeFileSync(images.ovaCorrupt, corrupt);
+
+  images.empty = writeBytes('empty.img', 0, []);
+  images.directory = file('a-directory');
+  nodeFs.mkdirSync(images.directory);
+  images.missing = file('no-such-disk.vmdk');
+  images.gzip = file('disk.img.gz');
+  nodeFs.writeFileSync(images.gzip, zlib.gzipSync(Buffer.alloc(MIB)));
+  images.xz = writeBytes('disk.img.xz', 4096, [[0, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])]]);
+  images.bzip2 = writeBytes('disk.img.bz2', 4096, [[0, Buffer.from('BZh9')]]);
+  images.zstd = writeBytes('disk.img.zst', 4096, [[0, Buffer.from([0x28, 0xb5, 0x2f, 0xfd])]]);
+  images.zip = writeBytes('disk.zip', 4096, [[0, Buffer.from('PK\x03\x04', 'latin1')]]);
+}, 120_000);
+
+afterAll(() => {
+  if (dir) nodeFs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('importable images', () => {
+  test.each([
+    ['RAW with GPT and an ESP', 'rawEsp', 'RAW', 'RAW with GPT', true],
+    ['RAW with GPT and no ESP', 'rawNoEsp', 'RAW', 'RAW with GPT', false],
+    ['RAW with GPT on 4096-byte sectors', 'rawEsp4k', 'RAW', 'RAW with GPT (4096-byte sectors)', true],
+    ['RAW with MBR', 'rawMbr', 'RAW', 'RAW with MBR', false],
+    ['stream-optimized VMDK of a GPT+ESP disk', 'streamEsp', 'VMDK', 'stream-optimized VMDK', true],
+    ['stream-optimized VMDK of a GPT disk without ESP', 'streamNoEsp', 'VMDK', 'stream-optimized VMDK', false],
+    ['stream-optimized VMDK without grains', 'streamEmpty', 'VMDK', 'stream-optimized VMDK', false],
+    ['dynamic VHD of a GPT+ESP disk', 'dynamicEsp', 'VHD', 'dynamic VHD', true],
+    ['dynamic VHD without blocks', 'dynamicEmpty', 'VHD', 'dynamic VHD', false],
+    ['fixed VHD of a GPT+ESP disk', 'fixedEsp', 'VHD', 'fixed VHD', true],
+    ['fixed VHD with a 511-byte footer', 'fixedEsp511', 'VHD', 'fixed VHD', true],
+    ['stream-optimized VMDK whose first grain is not LBA 0', 'shiftedStream', 'VMDK', 'stream-optimized VMDK', false],
+    ['dynamic VHD whose first block is absent', 'shiftedDynamic', 'VHD', 'dynamic VHD', false],
+    ['VHDX', 'vhdx', 'VHDX', 'VHDX', false],
+    ['OVA (ustar)', 'ova', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
+    ['OVA (GNU tar)', 'ovaGnu', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
+    ['OVA (pax, long member name)', 'ovaPax', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
+  ])('%s', (_, image, format, detail, hasEfiSystemPartition) => {
+    expect(inspect(images[image])).toEqual({ format, detail, hasEfiSystemPartition });
+  });
+
+  test('a RAW disk without a partition table is unrecognized', () => {
+    expect(inspect(images.blank)).toEqual({ format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false });
+  });
+});
+
+describe('only headers and footers are read', () => {
+  test.each([
+    ['4 GiB RAW with GPT and an ESP', 'bigRawEsp', 'RAW', true],
+    ['4 GiB fixed VHD', 'bigFixed', 'VHD', false],
+    ['4 GiB of zeros', 'bigBlank', undefined, false],
+  ])('%s', (_, image, format, hasEsp) => {
+    expect(nodeFs.statSync(images[image]).size).toBeGreaterThanOrEqual(4 * GIB);
+    const started = Date.now();
+    const m = measure(images[image]);
+    const elapsed = Date.now() - started;
+    expect(m.error).toBeUndefined();
+    expect(m.result?.format).toBe(format);
+    expect(m.result?.hasEfiSystemPartition).toBe(hasEsp);
+    expect(m.bytesRead).toBeGreaterThan(0);
+    expect(m.bytesRead).toBeLessThanOrEqual(64 * 1024);
+    expect(elapsed).toBeLessThan(1000);
+  });
+});
+
+describe('rejected images', () => {
+  test.each([
+    ['empty file', 'empty', /is empty \(0 bytes\)\. Export or copy the disk image again/],
+    ['directory', 'directory', /is a directory\. Pass the path of the disk image file itself/],
+    ['missing file', 'missing', /does not exist\. Check the path; a relative path resolves against/],
+    ['monolithic sparse VMDK', 'monolithicSparse', /is a monolithicSparse VMDK; EC2 VM Import only takes stream-optimized VMDKs\. Convert it: qemu-img convert -f vmdk -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic \S+monolithic-sparse\.vmdk \S+monolithic-sparse-stream-optimized\.vmdk/],
+    ['flat VMDK descriptor', 'flatDescriptor', /is a VMDK text descriptor \(createType monolithicFlat\) whose data lives in separate extent files\. .*qemu-img convert -f vmdk -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic \S+flat\.vmdk/],
+    ['split sparse VMDK descriptor', 'splitSparse', /VMDK text descriptor \(createType twoGbMaxExtentSparse\).*subformat=streamOptimized/],
+    ['extent of a split sparse VMDK', 'splitSparseExtent', /sparse VMDK extent without an embedded descriptor.*subformat=streamOptimized/],
+    ['truncated stream-optimized VMDK', 'truncatedStream', /is truncated: its VMDK descriptor .* runs past the end of the file \(600 bytes\)\. Copy or export/],
+    ['differencing VHD', 'differencing', /is a differencing VHD.*qemu-img convert -f vpc -O vpc \S+differencing\.vhd \S+differencing-standalone\.vhd/],
+    ['VHD of unknown disk type', 'unknownVhdType', /is a VHD with unknown disk type 5 \(expected 2 fixed or 3 dynamic\)\. Convert it to a standalone VHD: qemu-img convert/],
+    ['dynamic VHD without a dynamic disk header', 'corruptDynamicHeader', /is a dynamic VHD without a valid dynamic disk header at byte 512, so it is corrupt/],
+    ['stream-optimized VMDK with a corrupt first grain', 'corruptGrain', /has a first grain that does not decompress \(.+\), so it is corrupt\. Export the disk again/],
+    ['truncated dynamic VHD', 'truncatedDynamic', /has no VHD footer in its last 512 bytes, so it is truncated\. Copy or export the VHD again/],
+    ['qcow2', 'qcow2', /is a qcow2 image, which EC2 VM Import cannot import\. .*qemu-img convert -f qcow2 -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic \S+disk\.qcow2 \S+disk-stream-optimized\.vmdk/],
+    ['QED', 'qed', /is a QED image.*qemu-img convert -f qed -O vmdk -o subformat=streamOptimized/],
+    ['VDI', 'vdi', /is a VirtualBox VDI image.*qemu-img convert -f vdi -O vmdk -o subformat=streamOptimized/],
+    ['ISO 9660', 'iso', /is an ISO 9660 image.*Install the operating system from the ISO into a VM/],
+    ['gzip', 'gzip', /is a gzip-compressed file, not a disk image\. Decompress it first \(gunzip -k \S+disk\.img\.gz\)/],
+    ['xz', 'xz', /is a xz-compressed file.*Decompress it first \(unxz -k/],
+    ['bzip2', 'bzip2', /is a bzip2-compressed file.*Decompress it first \(bunzip2 -k/],
+    ['zstd', 'zstd', /is a zstd-compressed file.*Decompress it first \(unzstd/],
+    ['zip', 'zip', /is a zip-compressed file.*Decompress it first \(unzip/],
+    ['OVA whose first member is not the .ovf', 'ovaDiskFirst', /first member is 'disk1\.vmdk', not the \.ovf descriptor an OVA must start with\. Rebuild the OVA with the \.ovf first/],
+    ['OVA whose OVF references a missing disk', 'ovaMissingDisk', /OVF descriptor 'appliance\.ovf' that references 'disk2\.vmdk', missing from the archive\. Rebuild the OVA/],
+    ['OVA with an OVF descriptor over 1 MiB', 'ovaHugeOvf', /has an OVF descriptor 'appliance\.ovf' of \d+ bytes, more than the 1048576 this check reads/],
+    ['OVA whose OVF references no files', 'ovaNoReferences', /OVF descriptor 'appliance\.ovf' that references no disk files/],
+    ['OVA truncated inside a member', 'ovaTruncatedBody', /is a truncated tar archive: the member at byte 2048 runs past the end of the file\. Copy or export the OVA again/],
+    ['OVA truncated inside a header', 'ovaTruncatedHeader', /is a truncated tar archive: it ends inside the tar header at byte 2048\. Copy or export the OVA again/],
+    ['OVA with a corrupt tar header', 'ovaCorrupt', /has a corrupt tar header at byte 0/],
+  ])('%s', (_, image, message) => {
+    expect(inspectionError(images[image])).toMatch(message);
+  });
+
+  test('a device is not a regular file', () => {
+    expect(() => inspectDiskImage('/dev/null')).toThrow(/^Disk image \/dev\/null is not a regular file\. Pass the path of a disk image file\.$/);
+  });
+
+  test('paths with spaces are quoted in the suggested command', () => {
+    const spaced = path.join(dir, 'my disk.qcow2');
+    nodeFs.copyFileSync(images.qcow2, spaced);
+    expect(inspectionError(spaced)).toContain(`'${spaced}' '${path.join(dir, 'my disk-stream-optimized.vmdk')}'`);
+  });
+});
