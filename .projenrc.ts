@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, JsonFile } from 'projen';
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-vm-import',
@@ -59,7 +59,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
   tsconfigDev: {
-    compilerOptions: {},
+    compilerOptions: {
+      // README examples import the package by name; type-check them against src/.
+      paths: { 'cdk-vm-import': ['../src/index.ts'] },
+    },
     include: ['../lambda/**/*.ts', '../examples/**/*.ts', '../scripts/**/*.ts'],
   },
   gitignore: ['/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/'],
@@ -85,6 +88,18 @@ const bundle = project.bundler.addBundle('./lambda/index.ts', {
 const typecheck = project.addTask('typecheck', {
   description: 'Type-check the handler, the tests, the examples and the scripts',
   exec: 'tsc --noEmit -p test/tsconfig.json',
+});
+
+// eslint's project service takes each file's nearest tsconfig.json: point these folders at
+// the dev config, which includes them.
+for (const dir of ['lambda', 'examples', 'scripts']) {
+  new JsonFile(project, `${dir}/tsconfig.json`, { obj: { extends: '../test/tsconfig.json' } });
+}
+
+// README snippets import the package by name, as users do, in a region of their own.
+project.eslint?.addOverride({
+  files: ['examples/snippets/**'],
+  rules: { 'import/no-unresolved': 'off', 'import/no-duplicates': 'off', 'import/order': 'off' },
 });
 
 // Template tests need the bundled handler asset.

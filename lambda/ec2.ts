@@ -18,8 +18,8 @@ import {
   ImportImageTask,
   Tag,
 } from '@aws-sdk/client-ec2';
-import { TAG_IMPORT_TASK_ID } from '../src/private/contract';
 import { isAlreadyGone } from './decisions';
+import { TAG_IMPORT_TASK_ID } from '../src/private/contract';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;

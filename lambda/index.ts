@@ -6,14 +6,6 @@
  * The event carries a pre-signed ResponseURL: it is never logged.
  */
 import {
-  ATTR_IMAGE_ID,
-  ATTR_IMPORT_TASK_ID,
-  ATTR_SNAPSHOT_IDS,
-  ATTR_STARTED_AT,
-  TAG_STACK_ID,
-  WireProperties,
-} from '../src/private/contract';
-import {
   backoffDelay,
   classifyTask,
   clientToken,
@@ -32,6 +24,14 @@ import {
   updateNeedsNewImport,
 } from './decisions';
 import * as ec2 from './ec2';
+import {
+  ATTR_IMAGE_ID,
+  ATTR_IMPORT_TASK_ID,
+  ATTR_SNAPSHOT_IDS,
+  ATTR_STARTED_AT,
+  TAG_STACK_ID,
+  WireProperties,
+} from '../src/private/contract';
 
 /** The part of the Provider framework's request the handler reads. */
 export interface HandlerEvent {

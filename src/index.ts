@@ -1,5 +1,4 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './disk-image';
+export * from './import-options';
+export * from './vm-image-import';
+export * from './vm-import-role';

@@ -38,7 +38,7 @@ describe('classifyTask', () => {
 });
 
 describe('deleteAction', () => {
-  const completed = { kind: 'completed', imageId: 'ami-1', snapshotIds: [] } as const;
+  const completed = { kind: 'completed', imageId: 'ami-1', snapshotIds: [] as string[] } as const;
   test.each([
     [{ kind: 'running', status: 'active', progress: '1', message: '' } as const, 'retain', 'cancel'],
     [{ kind: 'running', status: 'active', progress: '1', message: '' } as const, 'destroy', 'cancel'],

@@ -107,9 +107,11 @@ describe('isComplete', () => {
   });
 
   test('a completed task returns the AMI and snapshots and tags them', async () => {
-    ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{
-      ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }, { SnapshotId: 'snap-2' }],
-    }] });
+    ec2.on(DescribeImportImageTasksCommand).resolves({
+      ImportImageTasks: [{
+        ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }, { SnapshotId: 'snap-2' }],
+      }],
+    });
     ec2.on(CreateTagsCommand).resolves({});
     await expect(isComplete(polled())).resolves.toEqual({
       IsComplete: true,
@@ -162,7 +164,8 @@ describe('isComplete', () => {
 describe('Update', () => {
   test('a tag change keeps the import', async () => {
     const result = await onEvent(event({
-      RequestType: 'Update', PhysicalResourceId: TASK,
+      RequestType: 'Update',
+      PhysicalResourceId: TASK,
       OldResourceProperties: { ...PROPS, Tags: [] },
     }));
     expect(result.PhysicalResourceId).toBe(TASK);
@@ -172,7 +175,9 @@ describe('Update', () => {
   test('a disk change starts a new import', async () => {
     ec2.on(ImportImageCommand).resolves({ ImportTaskId: 'import-ami-new' });
     const result = await onEvent(event({
-      RequestType: 'Update', RequestId: 'req-2', PhysicalResourceId: TASK,
+      RequestType: 'Update',
+      RequestId: 'req-2',
+      PhysicalResourceId: TASK,
       OldResourceProperties: { ...PROPS, DiskContainers: [{ Format: 'VMDK', S3Bucket: 'b', S3Key: 'old.vmdk' }] },
     }));
     expect(result.PhysicalResourceId).toBe('import-ami-new');
@@ -218,9 +223,11 @@ describe('Delete', () => {
   });
 
   test('DESTROY deregisters the AMI before deleting every snapshot', async () => {
-    ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{
-      ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }],
-    }] });
+    ec2.on(DescribeImportImageTasksCommand).resolves({
+      ImportImageTasks: [{
+        ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }],
+      }],
+    });
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-1' } }, { Ebs: { SnapshotId: 'snap-2' } }] }] });
     ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: [{ SnapshotId: 'snap-3' }] });
     await del(destroy);
@@ -230,9 +237,11 @@ describe('Delete', () => {
   });
 
   test('DESTROY of an AMI already removed by hand still deletes its snapshots and succeeds', async () => {
-    ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{
-      ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }],
-    }] });
+    ec2.on(DescribeImportImageTasksCommand).resolves({
+      ImportImageTasks: [{
+        ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }],
+      }],
+    });
     ec2.on(DescribeImagesCommand).rejects(named('InvalidAMIID.NotFound', 'The image id [ami-1] does not exist'));
     ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: [] });
     ec2.on(DeleteSnapshotCommand).rejects(named('InvalidSnapshot.NotFound', 'gone'));

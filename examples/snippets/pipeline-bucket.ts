@@ -1,0 +1,35 @@
+// The README's pipeline bucket example, type-checked. The lines between the README
+// markers are the README's code block (test/readme.test.ts keeps the two equal).
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+// README:start
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { DiskImage, DiskImageFormat, LicenseType, VmImageImport } from 'cdk-vm-import';
+// README:end
+
+export class PipelineBucketExample extends Stack {
+  constructor(scope: Construct, id: string, pipelineRole: iam.IRole) {
+    super(scope, id);
+    // README:start
+    const web = new VmImageImport(this, 'Web', {
+      diskImages: [DiskImage.fromImportBucket('builds/web-1.4.2.ova')],
+      licenseType: LicenseType.BYOL,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    web.bucket.grantPut(pipelineRole);
+
+    // A second import can share the first one's bucket, key and role.
+    new VmImageImport(this, 'Db', {
+      diskImages: [
+        DiskImage.fromBucket(web.bucket, 'builds/db-boot.vmdk', { deviceName: '/dev/sda1' }),
+        DiskImage.fromBucket(web.bucket, 'builds/db-data.img', { format: DiskImageFormat.RAW, deviceName: '/dev/sdb' }),
+      ],
+      bucket: web.bucket,
+      encryptionKey: web.encryptionKey,
+      role: web.role,
+      licenseType: LicenseType.BYOL,
+    });
+    // README:end
+  }
+}

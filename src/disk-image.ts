@@ -1,0 +1,307 @@
+import * as path from 'path';
+import { Annotations, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { BootMode } from './import-options';
+import { stageDiskFile } from './private/disk-file-asset';
+import { inspectDiskImage } from './private/disk-inspect';
+import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
+import { checkPlacement } from './private/placement';
+
+/**
+ * The format of a disk image, as VM Import names it.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html#vmimport-image-formats
+ */
+export enum DiskImageFormat {
+  /** Open Virtual Appliance: a tar archive of an OVF descriptor and its disks. */
+  OVA = 'OVA',
+  /** VMware disk, stream-optimized ESX subformat. */
+  VMDK = 'VMDK',
+  /** Microsoft Virtual Hard Disk, fixed or dynamic. */
+  VHD = 'VHD',
+  /** Microsoft Virtual Hard Disk v2, fixed or dynamic. */
+  VHDX = 'VHDX',
+  /** A raw disk: a byte-for-byte copy of the disk. */
+  RAW = 'RAW',
+}
+
+/**
+ * Options common to every disk image source.
+ */
+export interface DiskImageOptions {
+  /**
+   * The format of the disk image.
+   *
+   * @default - detected from the file's bytes for `fromAsset`, from the key's or URL's
+   * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise; an error when
+   * neither tells.
+   */
+  readonly format?: DiskImageFormat;
+
+  /**
+   * The block device mapping of the disk, such as `/dev/sda1`.
+   *
+   * @default - assigned by VM Import
+   */
+  readonly deviceName?: string;
+
+  /**
+   * A description of the disk.
+   *
+   * @default - no description
+   */
+  readonly description?: string;
+}
+
+/**
+ * What a `VmImageImport` hands a disk image when binding it.
+ */
+export interface DiskImageBindOptions {
+  /**
+   * The role VM Import assumes; the disk image grants it read access.
+   */
+  readonly role: iam.IRole;
+
+  /**
+   * The import's disk image bucket.
+   */
+  readonly bucket: s3.IBucket;
+
+  /**
+   * The boot mode the import asks for, to compare with what the disk holds.
+   *
+   * @default - not set on the import
+   */
+  readonly bootMode?: BootMode;
+}
+
+/**
+ * One disk of an import, as ImportImage's `DiskContainer` takes it.
+ */
+export interface DiskImageConfig {
+  /**
+   * The disk image format.
+   *
+   * @default - none (an EBS snapshot)
+   */
+  readonly format?: DiskImageFormat;
+
+  /**
+   * The block device mapping of the disk.
+   *
+   * @default - assigned by VM Import
+   */
+  readonly deviceName?: string;
+
+  /**
+   * A description of the disk.
+   *
+   * @default - no description
+   */
+  readonly description?: string;
+
+  /**
+   * The bucket that holds the disk image.
+   *
+   * @default - the disk is not in S3
+   */
+  readonly s3Bucket?: string;
+
+  /**
+   * The key of the disk image in `s3Bucket`.
+   *
+   * @default - the disk is not in S3
+   */
+  readonly s3Key?: string;
+
+  /**
+   * An `https://` or `s3://` URL of the disk image.
+   *
+   * @default - no URL
+   */
+  readonly url?: string;
+
+  /**
+   * The EBS snapshot to import.
+   *
+   * @default - not a snapshot
+   */
+  readonly snapshotId?: string;
+}
+
+/**
+ * Where a disk image's bytes are: a local file, an S3 object, a URL or an EBS snapshot.
+ */
+export abstract class DiskImage {
+  /**
+   * A local disk image file, published as a CDK file asset.
+   *
+   * VM Import reads it straight from the asset's location in the CDK bootstrap bucket: the
+   * bytes are uploaded once and never copied. Synthesis neither copies nor re-hashes an
+   * unchanged file: it is hard-linked into the cloud assembly and its hash is cached by
+   * the file's identity. The file is inspected at synthesis (headers only): its format
+   * is detected, and files VM Import cannot take are rejected with a fix.
+   *
+   * @param file path to the disk image file
+   */
+  public static fromAsset(file: string, options: DiskImageOptions = {}): DiskImage {
+    return new AssetDiskImage(file, options);
+  }
+
+  /**
+   * A disk image object in an S3 bucket in the stack's Region.
+   *
+   * @param bucket the bucket holding the disk image
+   * @param key the object key of the disk image
+   */
+  public static fromBucket(bucket: s3.IBucket, key: string, options: DiskImageOptions = {}): DiskImage {
+    return new BucketDiskImage(() => bucket, key, options);
+  }
+
+  /**
+   * A disk image object in the import's own bucket (`VmImageImport.bucket`), such as one
+   * a build pipeline uploads there.
+   *
+   * @param key the object key of the disk image
+   */
+  public static fromImportBucket(key: string, options: DiskImageOptions = {}): DiskImage {
+    return new BucketDiskImage((bindOptions) => bindOptions.bucket, key, options);
+  }
+
+  /**
+   * A disk image at an `https://` URL (for example a pre-signed S3 URL) or an `s3://` URL.
+   *
+   * For an `s3://` URL the import role is granted read access to the object; for an
+   * `https://` URL, nothing is granted: the URL must carry its own authorization.
+   *
+   * @param url the URL of the disk image
+   */
+  public static fromUrl(url: string, options: DiskImageOptions = {}): DiskImage {
+    return new UrlDiskImage(url, options);
+  }
+
+  /**
+   * An EBS snapshot of a disk.
+   *
+   * @param snapshotId the snapshot ID, such as `snap-0123456789abcdef0`
+   */
+  public static fromSnapshot(snapshotId: string, options: DiskImageOptions = {}): DiskImage {
+    return new SnapshotDiskImage(snapshotId, options);
+  }
+
+  /**
+   * Grants the import role access to the disk image and returns its disk container.
+   */
+  public abstract bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig;
+}
+
+const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {
+  '.ova': DiskImageFormat.OVA,
+  '.vmdk': DiskImageFormat.VMDK,
+  '.vhd': DiskImageFormat.VHD,
+  '.vhdx': DiskImageFormat.VHDX,
+  '.raw': DiskImageFormat.RAW,
+  '.img': DiskImageFormat.RAW,
+};
+
+/** The format an S3 key or URL names by its extension, or undefined. */
+function formatFromName(name: string): DiskImageFormat | undefined {
+  if (Token.isUnresolved(name)) {
+    return undefined;
+  }
+  const withoutQuery = name.split('?')[0];
+  return EXTENSION_FORMATS[path.extname(withoutQuery).toLowerCase()];
+}
+
+function requireFormat(what: string, name: string, options: DiskImageOptions): DiskImageFormat {
+  const format = options.format ?? formatFromName(name);
+  if (!format) {
+    throw new Error(
+      `Cannot tell the format of ${what} '${name}' from its name: set 'format' to one of ` +
+      `${Object.values(DiskImageFormat).join(', ')}, or name it with one of the extensions ${Object.keys(EXTENSION_FORMATS).join(', ')}.`,
+    );
+  }
+  return format;
+}
+
+function common(options: DiskImageOptions) {
+  return { deviceName: options.deviceName, description: options.description };
+}
+
+class AssetDiskImage extends DiskImage {
+  constructor(private readonly file: string, private readonly options: DiskImageOptions) {
+    super();
+  }
+
+  public bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
+    const file = path.resolve(this.file);
+    const inspection = inspectDiskImage(file);
+    const detected = inspection.format as DiskImageFormat | undefined;
+    if (this.options.format && detected && this.options.format !== detected) {
+      throw new Error(
+        `DiskImage.fromAsset('${this.file}'): 'format' is ${this.options.format} but the file is a ${inspection.detail} (${detected}). ` +
+        `Set 'format' to DiskImageFormat.${detected}, or leave it unset to use the detected format.`,
+      );
+    }
+    const format = this.options.format ?? detected;
+    if (!format) {
+      throw new Error(
+        `DiskImage.fromAsset('${this.file}'): the file is not a disk image format VM Import recognizes (${inspection.detail}). ` +
+        'If it is a raw disk, set \'format: DiskImageFormat.RAW\'; otherwise convert it with qemu-img.',
+      );
+    }
+    if (inspection.hasEfiSystemPartition && options.bootMode === undefined) {
+      Annotations.of(scope).addWarningV2('cdk-vm-import:uefiDisk',
+        `DiskImage.fromAsset('${this.file}') holds an EFI System Partition: it boots with UEFI. Set 'bootMode: BootMode.UEFI' on the import, ` +
+        'or VM Import may register it for legacy BIOS and the instance will not boot.');
+    }
+    const staged = stageDiskFile(scope, file);
+    grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));
+    return { format, s3Bucket: staged.bucketName, s3Key: staged.objectKey, ...common(this.options) };
+  }
+}
+
+class BucketDiskImage extends DiskImage {
+  constructor(
+    private readonly bucket: (options: DiskImageBindOptions) => s3.IBucket,
+    private readonly key: string,
+    private readonly options: DiskImageOptions,
+  ) {
+    super();
+  }
+
+  public bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
+    const bucket = this.bucket(options);
+    checkPlacement(scope, 'DiskImage.fromBucket bucket', bucket, false);
+    const format = requireFormat('the S3 key', this.key, this.options);
+    grantReadDiskImage(options.role, objectInBucket(bucket, this.key));
+    return { format, s3Bucket: bucket.bucketName, s3Key: this.key, ...common(this.options) };
+  }
+}
+
+class UrlDiskImage extends DiskImage {
+  constructor(private readonly url: string, private readonly options: DiskImageOptions) {
+    super();
+  }
+
+  public bind(_scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
+    const format = requireFormat('the URL', this.url, this.options);
+    const s3Url = Token.isUnresolved(this.url) ? undefined : /^s3:\/\/([^/]+)\/(.+)$/.exec(this.url);
+    if (s3Url) {
+      grantReadDiskImage(options.role, objectByName(s3Url[1], s3Url[2]));
+    }
+    return { format, url: this.url, ...common(this.options) };
+  }
+}
+
+class SnapshotDiskImage extends DiskImage {
+  constructor(private readonly snapshotId: string, private readonly options: DiskImageOptions) {
+    super();
+  }
+
+  public bind(): DiskImageConfig {
+    return { snapshotId: this.snapshotId, format: this.options.format, ...common(this.options) };
+  }
+}

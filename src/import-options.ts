@@ -1,0 +1,93 @@
+import { Size } from 'aws-cdk-lib';
+
+/**
+ * The processor architecture of the imported image.
+ *
+ * ImportImage accepts only these two. An arm64 image is imported with ImportSnapshot and
+ * registered with RegisterImage instead.
+ *
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
+ */
+export enum Architecture {
+  /** 32-bit x86. */
+  I386 = 'i386',
+  /** 64-bit x86. */
+  X86_64 = 'x86_64',
+}
+
+/**
+ * The boot mode of the imported image.
+ *
+ * `uefi-preferred` exists for RegisterImage but is not supported for imports.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/vmie_prereqs.html#vmimport-boot-modes
+ */
+export enum BootMode {
+  /** Legacy BIOS: the disk boots from an MBR. */
+  LEGACY_BIOS = 'legacy-bios',
+  /** UEFI: the disk boots from an EFI System Partition (GPT). */
+  UEFI = 'uefi',
+}
+
+/**
+ * The operating system of the imported image.
+ */
+export enum Platform {
+  /** A Linux distribution. */
+  LINUX = 'Linux',
+  /** Microsoft Windows. */
+  WINDOWS = 'Windows',
+}
+
+/**
+ * The license type of the imported image.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing.html
+ */
+export enum LicenseType {
+  /** License included: AWS provides the operating system license (pay as you go). */
+  AWS = 'AWS',
+  /** Bring your own license. */
+  BYOL = 'BYOL',
+}
+
+/**
+ * The target hypervisor of the import.
+ */
+export enum Hypervisor {
+  /** Xen, the only value ImportImage accepts. */
+  XEN = 'xen',
+}
+
+/**
+ * Information about the upload of the disk image, recorded on the import task.
+ */
+export interface ClientData {
+  /**
+   * A free-form comment about the upload.
+   *
+   * @default - no comment
+   */
+  readonly comment?: string;
+
+  /**
+   * When the upload started.
+   *
+   * @default - not recorded
+   */
+  readonly uploadStart?: Date;
+
+  /**
+   * When the upload ended. Must not be before `uploadStart`.
+   *
+   * @default - not recorded
+   */
+  readonly uploadEnd?: Date;
+
+  /**
+   * The size of the uploaded disk image.
+   *
+   * @default - not recorded
+   */
+  readonly uploadSize?: Size;
+}

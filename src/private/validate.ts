@@ -1,0 +1,199 @@
+/**
+ * Synth-time checks of a VmImageImport's props against ImportImage's constraints. Each
+ * message names the prop, shows the value and says what is allowed. Unresolved tokens
+ * are skipped: only their deploy-time value can be checked.
+ */
+import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { DiskImageConfig, DiskImageFormat } from '../disk-image';
+import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
+import type { VmImageImportProps } from '../vm-image-import';
+import { checkPlacement } from './placement';
+import { MAX_WAIT, QUERY_INTERVAL } from './provider';
+
+/** ImportImage takes at most 21 volumes. */
+export const MAX_DISKS = 21;
+
+const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+function known(value: string | undefined): value is string {
+  return value !== undefined && !Token.isUnresolved(value);
+}
+
+function checkEnum(prop: string, value: string | undefined, allowed: Record<string, string>, hint = ''): void {
+  if (known(value) && !Object.values(allowed).includes(value)) {
+    throw new Error(`'${prop}' must be one of ${Object.values(allowed).map(show).join(', ')}; got ${show(value)}.${hint}`);
+  }
+}
+
+function checkTags(tags: { [key: string]: string } | undefined): void {
+  for (const [key, value] of Object.entries(tags ?? {})) {
+    if (Token.isUnresolved(key)) {
+      continue;
+    }
+    if (key.length === 0 || key.length > 127) {
+      throw new Error(`'tags' key ${show(key)} has ${key.length} characters; a tag key has 1 to 127.`);
+    }
+    if (key.toLowerCase().startsWith('aws:')) {
+      throw new Error(`'tags' key ${show(key)} starts with 'aws:', which AWS reserves for its own tags; choose another key.`);
+    }
+    if (key.startsWith('cdk-vm-import:')) {
+      throw new Error(`'tags' key ${show(key)} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`);
+    }
+    if (known(value) && value.length > 256) {
+      throw new Error(`'tags' value of ${show(key)} has ${value.length} characters; a tag value has at most 256.`);
+    }
+  }
+}
+
+function checkClientData(props: VmImageImportProps): void {
+  const data = props.clientData;
+  if (!data) {
+    return;
+  }
+  const { uploadStart: start, uploadEnd: end, uploadSize: size } = data;
+  for (const [name, date] of [['uploadStart', start], ['uploadEnd', end]] as const) {
+    if (date && Number.isNaN(date.getTime())) {
+      throw new Error(`'clientData.${name}' is not a valid date.`);
+    }
+  }
+  if (start && end && end.getTime() < start.getTime()) {
+    throw new Error(`'clientData.uploadEnd' (${end.toISOString()}) is before 'clientData.uploadStart' (${start.toISOString()}); the upload must end after it starts.`);
+  }
+  if (size && !size.isUnresolved() && size.toBytes() <= 0) {
+    throw new Error(`'clientData.uploadSize' must be larger than zero; got ${size.toBytes()} bytes.`);
+  }
+}
+
+const LICENSE_CONFIGURATION_ARN = /^arn:aws[a-z-]*:license-manager:[a-z0-9-]+:\d{12}:license-configuration:lic-[0-9a-f]{32}$/;
+
+function checkLicenses(arns: string[] | undefined): void {
+  for (const arn of arns ?? []) {
+    if (known(arn) && !LICENSE_CONFIGURATION_ARN.test(arn)) {
+      throw new Error(
+        `'licenseConfigurationArns' has ${show(arn)}, which is not a License Manager license configuration ARN ` +
+        '(arn:aws:license-manager:<region>:<account>:license-configuration:lic-<32 hex digits>).',
+      );
+    }
+  }
+}
+
+function checkTimeout(timeout: Duration | undefined): void {
+  if (!timeout || timeout.isUnresolved()) {
+    return;
+  }
+  const seconds = timeout.toSeconds();
+  if (seconds < QUERY_INTERVAL.toSeconds() || seconds > MAX_WAIT.toSeconds()) {
+    throw new Error(
+      `'timeout' is ${timeout.toHumanString()}; it must be from ${QUERY_INTERVAL.toHumanString()} to ${MAX_WAIT.toHumanString()}, ` +
+      'because CloudFormation waits at most one hour for a custom resource.',
+    );
+  }
+}
+
+/** Checks the props that do not depend on the disks. */
+export function validateImport(scope: Construct, props: VmImageImportProps): void {
+  const count = props.diskImages.length;
+  if (count === 0) {
+    throw new Error("'diskImages' is empty: give at least one DiskImage (the boot disk first).");
+  }
+  if (count > MAX_DISKS) {
+    throw new Error(`'diskImages' has ${count} disks; VM Import takes at most ${MAX_DISKS} volumes per image.`);
+  }
+  checkEnum('architecture', props.architecture, Architecture as unknown as Record<string, string>,
+    (props.architecture as string) === 'arm64'
+      ? ' ImportImage does not import arm64 images: import the disk with ImportSnapshot and register it with RegisterImage (architecture arm64) instead.'
+      : '');
+  checkEnum('bootMode', props.bootMode, BootMode as unknown as Record<string, string>,
+    (props.bootMode as string) === 'uefi-preferred' ? " 'uefi-preferred' is not supported for imports: choose BootMode.UEFI or BootMode.LEGACY_BIOS." : '');
+  checkEnum('platform', props.platform, Platform as unknown as Record<string, string>);
+  checkEnum('licenseType', props.licenseType, LicenseType as unknown as Record<string, string>);
+  checkEnum('hypervisor', props.hypervisor, Hypervisor as unknown as Record<string, string>);
+  if (props.encrypted === false && props.encryptionKey) {
+    throw new Error("'encryptionKey' is set but 'encrypted' is false: ImportImage uses a KMS key only for encrypted snapshots. Remove 'encryptionKey' or set 'encrypted: true'.");
+  }
+  const policy = props.removalPolicy;
+  if (policy !== undefined && policy !== RemovalPolicy.RETAIN && policy !== RemovalPolicy.DESTROY) {
+    throw new Error(`'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got ${show(policy)}.`);
+  }
+  if (known(props.usageOperation) && !/^RunInstances(:[0-9A-Za-z]{4})?$/.test(props.usageOperation)) {
+    throw new Error(`'usageOperation' ${show(props.usageOperation)} is not a usage operation such as 'RunInstances' or 'RunInstances:0002'.`);
+  }
+  checkTags(props.tags);
+  checkClientData(props);
+  checkLicenses(props.licenseConfigurationArns);
+  checkTimeout(props.timeout);
+  if (props.licenseType === undefined && props.usageOperation === undefined) {
+    Annotations.of(scope).addWarningV2('cdk-vm-import:noLicense',
+      "Neither 'licenseType' nor 'usageOperation' is set: AWS recommends setting one, or VM Import guesses the license from the operating system.");
+  }
+}
+
+const S3_BUCKET_NAME = /^(?!xn--|sthree-)(?!.*(-s3alias|--ol-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
+const DEVICE_NAME = /^\/dev\/(sd[a-z][0-9]*|xvd[a-z]{1,2}[0-9]*)$/;
+
+function checkDisk(disk: DiskImageConfig, index: number): void {
+  const where = `'diskImages[${index}]'`;
+  const s3Url = known(disk.url) ? /^s3:\/\/([^/]+)\//.exec(disk.url) : null;
+  for (const name of [disk.s3Bucket, s3Url?.[1]].filter(known)) {
+    if (!S3_BUCKET_NAME.test(name) || name.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) {
+      throw new Error(`${where} bucket name ${show(name)} is not a valid S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens).`);
+    }
+  }
+  if (known(disk.s3Key) && (disk.s3Key.length === 0 || Buffer.byteLength(disk.s3Key) > 1024 || disk.s3Key.startsWith('/'))) {
+    throw new Error(`${where} S3 key ${show(disk.s3Key)} is not a valid object key (1 to 1024 bytes, no leading '/').`);
+  }
+  if (known(disk.url) && !/^(https:\/\/[^/\s]+\/\S*|s3:\/\/[^/\s]+\/\S+)$/.test(disk.url)) {
+    throw new Error(`${where} URL ${show(disk.url)} must be an https:// URL or an s3://bucket/key URL.`);
+  }
+  if (known(disk.snapshotId) && !SNAPSHOT_ID.test(disk.snapshotId)) {
+    throw new Error(`${where} snapshot ID ${show(disk.snapshotId)} is not an EBS snapshot ID such as 'snap-0123456789abcdef0'.`);
+  }
+  if (known(disk.deviceName) && !DEVICE_NAME.test(disk.deviceName)) {
+    throw new Error(`${where} deviceName ${show(disk.deviceName)} is not a device name such as '/dev/sda1' or '/dev/xvdb'.`);
+  }
+  if (disk.format !== undefined) {
+    checkEnum(`diskImages[${index}].format`, disk.format, DiskImageFormat as unknown as Record<string, string>);
+  }
+}
+
+/** Checks the disks once bound, and the props that depend on them. */
+export function validateDisks(_scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
+  disks.forEach(checkDisk);
+  if (disks.length > 1 && disks.some((d) => d.format === DiskImageFormat.OVA)) {
+    throw new Error(`'diskImages' mixes an OVA with ${disks.length - 1} other disk(s): an OVA carries all of its disks, so it must be the only disk of its import.`);
+  }
+  const names = disks.map((d) => d.deviceName).filter(known);
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate) {
+    throw new Error(`'diskImages' maps two disks to the device ${show(duplicate)}; give each disk its own deviceName.`);
+  }
+  if (disks.some((d) => d.snapshotId !== undefined) && props.bootMode === BootMode.UEFI && props.platform === undefined) {
+    throw new Error("'platform' is required for a UEFI image imported from an EBS snapshot: set 'platform' to Platform.LINUX or Platform.WINDOWS.");
+  }
+}
+
+/** Checks the role, bucket and key passed in. */
+export function validateResources(scope: Construct, props: VmImageImportProps): void {
+  if (props.role) {
+    checkPlacement(scope, 'role', props.role, true);
+    if (!Resource.isOwnedResource(props.role) && props.role.roleName === 'vmimport') {
+      Annotations.of(scope).addWarningV2('cdk-vm-import:sharedVmimportRole',
+        "'role' is the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. " +
+        'Leave `role` unset to give this import a role of its own.');
+    }
+  }
+  if (props.bucket) {
+    checkPlacement(scope, 'bucket', props.bucket, false);
+  }
+  if (props.encryptionKey) {
+    checkPlacement(scope, 'encryptionKey', props.encryptionKey, false);
+    if (!Resource.isOwnedResource(props.encryptionKey)) {
+      Annotations.of(scope).addWarningV2('cdk-vm-import:importedKey',
+        "'encryptionKey' is imported by reference, so this stack cannot change its key policy: make sure it lets the import role use it " +
+        '(kms:CreateGrant, Decrypt, DescribeKey, Encrypt, GenerateDataKey*, ReEncrypt*), for example by trusting IAM policies of this account, ' +
+        "or the import fails late with 'the specified KMS key is not accessible'.");
+    }
+  }
+}
