@@ -1,0 +1,1332 @@
+/**
+ * A small, stateful emulation of the EC2 Query API (protocol `ec2`, API version
+ * 2016-11-15) for end-to-end tests of the VM Import custom resource handler.
+ *
+ * It speaks the wire format of the real service closely enough for the real
+ * `@aws-sdk/client-ec2` to talk to it: form-encoded POST (or GET) requests in,
+ * `<XxxResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">` documents out,
+ * errors as `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`.
+ *
+ * Request parameter names follow the SDK's ec2 query serializer (flattened lists,
+ * `ec2QueryName` or capitalised member names), e.g. `DiskContainer.1.UserBucket.S3Bucket`,
+ * `TagSpecification.1.Tag.1.Key`, `LicenseSpecifications.1.LicenseConfigurationArn`,
+ * `ImportTaskId.1`, `Filters.1.Value.1` (DescribeImportImageTasks) but `Filter.1.Value.1`
+ * (DescribeImages, DescribeSnapshots), `ResourceId.1`, `Tag.1.Key`, `ImageId.1`, `Owner.1`.
+ * Response element names are the `xmlName`s its deserializer reads, e.g.
+ * `importTaskId`, `snapshotDetailSet/item`, `imagesSet/item`, `imageState`, `blockDeviceMapping/item/ebs`.
+ *
+ * It only ever listens on 127.0.0.1 and never contacts anything else.
+ */
+import { randomBytes, randomUUID } from 'crypto';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+
+/** The EC2 API version this emulator answers. */
+export const EC2_API_VERSION = '2016-11-15';
+const XMLNS = `http://ec2.amazonaws.com/doc/${EC2_API_VERSION}/`;
+const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_TAGS_PER_RESOURCE = 50;
+
+/** Decoded query parameters of one request (`Action` and `Version` removed). */
+export type QueryParams = Readonly<Record<string, string>>;
+
+/** An error the emulator answers with, in EC2's own terms. */
+export interface Ec2Fault {
+  /** HTTP status, e.g. 400, 500, 503. */
+  readonly status: number;
+  /** EC2 error code, e.g. `RequestLimitExceeded`; becomes the SDK error's `name`. */
+  readonly code: string;
+  /** Error message; becomes the SDK error's `message`. */
+  readonly message: string;
+  /**
+   * Run the action first, then answer with the fault instead of its result: EC2 did
+   * the work but the response was lost (e.g. a 500 after ImportImage created the task).
+   * @default false
+   */
+  readonly afterAction?: boolean;
+}
+
+/** One request received, in arrival order (faulted and failed requests included). */
+export interface CallRecord {
+  readonly action: string;
+  readonly params: QueryParams;
+  /** Set when the request was answered by an injected fault. */
+  readonly injectedFault?: Ec2Fault;
+  /** HTTP status of the answer (filled in once answered). */
+  status: number;
+  /** EC2 error code of the answer, when it was an error. */
+  errorCode?: string;
+}
+
+export interface Ec2Tag {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface UserBucketParams {
+  readonly s3Bucket?: string;
+  readonly s3Key?: string;
+}
+
+export interface DiskContainerParams {
+  readonly description?: string;
+  readonly deviceName?: string;
+  readonly format?: string;
+  readonly snapshotId?: string;
+  readonly url?: string;
+  readonly userBucket?: UserBucketParams;
+}
+
+export interface ClientDataParams {
+  readonly comment?: string;
+  readonly uploadStart?: string;
+  readonly uploadEnd?: string;
+  readonly uploadSize?: number;
+}
+
+export interface TagSpecificationParams {
+  readonly resourceType?: string;
+  readonly tags: readonly Ec2Tag[];
+}
+
+/** Everything an ImportImage request carried, decoded. */
+export interface ImportImageParams {
+  readonly architecture?: string;
+  readonly bootMode?: string;
+  readonly clientData?: ClientDataParams;
+  readonly clientToken?: string;
+  readonly description?: string;
+  readonly diskContainers: readonly DiskContainerParams[];
+  readonly encrypted?: boolean;
+  readonly hypervisor?: string;
+  readonly kmsKeyId?: string;
+  readonly licenseType?: string;
+  readonly platform?: string;
+  readonly roleName?: string;
+  readonly usageOperation?: string;
+  readonly licenseSpecifications: readonly string[];
+  readonly tagSpecifications: readonly TagSpecificationParams[];
+}
+
+/** How an import task behaves as DescribeImportImageTasks calls come in. */
+export interface TaskBehaviour {
+  /**
+   * Number of DescribeImportImageTasks calls after which the task is `completed`
+   * (the Nth call reports it completed).
+   * @default 3
+   */
+  readonly stagesToComplete?: number;
+  /**
+   * Fail instead of completing: the `stages`th describe call reports the task
+   * `deleted` with `message` as StatusMessage. Takes precedence over `stagesToComplete`.
+   */
+  readonly failAfter?: { readonly stages: number; readonly message: string };
+  /** Stay `active` (no progress) until released with `setTaskBehaviour`, cancelled or `completeNow`. */
+  readonly hold?: boolean;
+  /** DiskImageSize reported per disk, in bytes. @default 1073741824 */
+  readonly diskImageSizeBytes?: number;
+  /** Size of each resulting snapshot/EBS volume, in GiB. @default 8 */
+  readonly volumeSizeGiB?: number;
+  /** Platform "detected" when the request named none. @default 'Linux' */
+  readonly detectedPlatform?: 'Linux' | 'Windows';
+  /** Architecture "detected" when the request named none. @default 'x86_64' */
+  readonly detectedArchitecture?: string;
+}
+
+export type ImportTaskStatus = 'active' | 'deleting' | 'deleted' | 'completed';
+
+export interface SnapshotDetailState {
+  description?: string;
+  deviceName: string;
+  diskImageSize: number;
+  format?: string;
+  snapshotId?: string;
+  status: string;
+  url?: string;
+  userBucket?: UserBucketParams;
+}
+
+export interface ImportTaskState {
+  readonly importTaskId: string;
+  readonly params: ImportImageParams;
+  /** Raw request parameters, used for ClientToken idempotency checks. */
+  readonly rawParams: QueryParams;
+  readonly createdAt: Date;
+  status: ImportTaskStatus;
+  statusMessage?: string;
+  progress?: string;
+  /** Number of describe calls that advanced this task so far. */
+  stage: number;
+  behaviour: TaskBehaviour;
+  tags: Ec2Tag[];
+  /** Outside the 7-day listing window: absent from DescribeImportImageTasks results. */
+  expired: boolean;
+  cancelReason?: string;
+  imageId?: string;
+  platform?: string;
+  architecture?: string;
+  bootMode?: string;
+  licenseType?: string;
+  encrypted?: boolean;
+  kmsKeyId?: string;
+  snapshotDetails: SnapshotDetailState[];
+}
+
+export interface BlockDeviceState {
+  readonly deviceName: string;
+  readonly snapshotId: string;
+  readonly volumeSize: number;
+  readonly encrypted: boolean;
+  readonly kmsKeyId?: string;
+}
+
+export interface ImageState {
+  readonly imageId: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly ownerId: string;
+  readonly creationDate: string;
+  readonly architecture: string;
+  /** `Windows` or `Linux` as imported (the DescribeImages `platform` field is only set for Windows). */
+  readonly platform: string;
+  readonly bootMode?: string;
+  readonly usageOperation: string;
+  readonly rootDeviceName: string;
+  readonly blockDevices: readonly BlockDeviceState[];
+  readonly importTaskId?: string;
+  state: string;
+  tags: Ec2Tag[];
+}
+
+export interface SnapshotState {
+  readonly snapshotId: string;
+  readonly ownerId: string;
+  readonly volumeSize: number;
+  readonly encrypted: boolean;
+  readonly kmsKeyId?: string;
+  readonly description: string;
+  readonly startTime: Date;
+  state: string;
+  tags: Ec2Tag[];
+}
+
+/** Live view of the emulator's resources. */
+export interface LocalEc2State {
+  readonly tasks: ReadonlyMap<string, ImportTaskState>;
+  readonly images: ReadonlyMap<string, ImageState>;
+  readonly snapshots: ReadonlyMap<string, SnapshotState>;
+}
+
+export interface LocalEc2Options {
+  /** Account that owns created images and snapshots. @default '123456789012' */
+  readonly accountId?: string;
+  /** Region used in ARNs. @default 'us-east-1' */
+  readonly region?: string;
+  /** Default behaviour of new import tasks. */
+  readonly taskBehaviour?: TaskBehaviour;
+  /**
+   * Error code for a well-formed but unknown import task id. Real EC2 answers
+   * `InvalidConversionTaskId.Malformed` even for well-formed ids it does not know
+   * (e.g. from another Region); set `InvalidConversionTaskId.NotFound` to test the other spelling.
+   * @default 'InvalidConversionTaskId.Malformed'
+   */
+  readonly unknownImportTaskErrorCode?: string;
+}
+
+/** StatusMessage of an active import task, in the order EC2 reports them. */
+export const IMPORT_STAGES: readonly string[] = [
+  'pending', 'validating', 'validated', 'converting', 'updating', 'preparing to boot', 'booting', 'preparing ami',
+];
+export const CANCELLED_MESSAGE = 'User-initiated task cancellation';
+
+const DEFAULT_BEHAVIOUR = {
+  stagesToComplete: 3,
+  diskImageSizeBytes: 1073741824,
+  volumeSizeGiB: 8,
+  detectedPlatform: 'Linux',
+  detectedArchitecture: 'x86_64',
+} as const;
+
+/** An error answered to the client. */
+class Ec2Error extends Error {
+  constructor(public readonly code: string, message: string, public readonly status = 400) {
+    super(message);
+  }
+}
+
+interface QueuedFault {
+  readonly fault: Ec2Fault;
+  remaining: number;
+}
+
+interface Filter {
+  readonly name: string;
+  readonly values: readonly string[];
+}
+
+type ActionHandler = (params: QueryParams) => string;
+
+/** A local EC2 Query API endpoint on 127.0.0.1 with VM Import, image, snapshot and tag actions. */
+export class LocalEc2 {
+  /** Starts a server on 127.0.0.1 on a free port. */
+  public static async start(options: LocalEc2Options = {}): Promise<LocalEc2> {
+    const ec2 = new LocalEc2(options);
+    await ec2.listen();
+    return ec2;
+  }
+
+  /** Every request received, in order. */
+  public readonly calls: CallRecord[] = [];
+  private readonly accountId: string;
+  private readonly region: string;
+  private readonly unknownTaskCode: string;
+  private readonly defaultBehaviour: TaskBehaviour;
+  private readonly server: http.Server;
+  private readonly tasks = new Map<string, ImportTaskState>();
+  private readonly images = new Map<string, ImageState>();
+  private readonly snapshots = new Map<string, SnapshotState>();
+  private readonly faults = new Map<string, QueuedFault[]>();
+  private readonly behaviourQueue: TaskBehaviour[] = [];
+  private readonly handlers: Readonly<Record<string, ActionHandler>>;
+  private port = 0;
+
+  private constructor(options: LocalEc2Options) {
+    this.accountId = options.accountId ?? '123456789012';
+    this.region = options.region ?? 'us-east-1';
+    this.unknownTaskCode = options.unknownImportTaskErrorCode ?? 'InvalidConversionTaskId.Malformed';
+    this.defaultBehaviour = options.taskBehaviour ?? {};
+    this.server = http.createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    this.handlers = {
+      ImportImage: (p) => this.importImage(p),
+      DescribeImportImageTasks: (p) => this.describeImportImageTasks(p),
+      CancelImportTask: (p) => this.cancelImportTask(p),
+      CreateTags: (p) => this.createTags(p),
+      DeleteTags: (p) => this.deleteTags(p),
+      DescribeImages: (p) => this.describeImages(p),
+      DeregisterImage: (p) => this.deregisterImage(p),
+      DescribeSnapshots: (p) => this.describeSnapshots(p),
+      DeleteSnapshot: (p) => this.deleteSnapshot(p),
+    };
+  }
+
+  /** Base URL to pass as the SDK client's `endpoint`. */
+  public get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Live maps of tasks, images and snapshots. */
+  public get state(): LocalEc2State {
+    return { tasks: this.tasks, images: this.images, snapshots: this.snapshots };
+  }
+
+  /** Stops listening and drops open (keep-alive) connections. */
+  public async stop(): Promise<void> {
+    if (!this.server.listening) {
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.close((err) => (err ? reject(err) : resolve()));
+      this.server.closeAllConnections();
+    });
+  }
+
+  /**
+   * Answers the next `times` requests for `action` (or `'*'` for any action) with
+   * `fault` instead of running them. Faults queue up in order.
+   */
+  public failNext(action: string, fault: Ec2Fault, times = 1): void {
+    const queue = this.faults.get(action) ?? [];
+    queue.push({ fault, remaining: times });
+    this.faults.set(action, queue);
+  }
+
+  /** Behaviour of the next task created by ImportImage (queued, first in first out). */
+  public queueTaskBehaviour(behaviour: TaskBehaviour): void {
+    this.behaviourQueue.push(behaviour);
+  }
+
+  /** Replaces the behaviour of an existing task (e.g. to release a `hold`). */
+  public setTaskBehaviour(importTaskId: string, behaviour: TaskBehaviour): void {
+    this.requireTask(importTaskId).behaviour = behaviour;
+  }
+
+  /** Simulates the 7-day listing window: the task disappears from describe results. */
+  public expireTask(importTaskId: string): void {
+    this.requireTask(importTaskId).expired = true;
+  }
+
+  /** Completes an active task at once (creating its AMI and snapshots); returns the AMI. */
+  public completeNow(importTaskId: string): ImageState {
+    const task = this.requireTask(importTaskId);
+    if (task.status !== 'active') {
+      throw new Error(`task ${importTaskId} is ${task.status}, not active`);
+    }
+    return this.completeTask(task);
+  }
+
+  /** Fails an active task at once: `deleted` with `message`. */
+  public failNow(importTaskId: string, message: string): void {
+    const task = this.requireTask(importTaskId);
+    if (task.status !== 'active') {
+      throw new Error(`task ${importTaskId} is ${task.status}, not active`);
+    }
+    failTask(task, message);
+  }
+
+  /** Removes an AMI as if a user had deregistered it by hand (its snapshots stay). */
+  public deleteImageOutOfBand(imageId: string): void {
+    if (!this.images.delete(imageId)) {
+      throw new Error(`no image ${imageId}`);
+    }
+  }
+
+  /** Requests received for one action. */
+  public callsTo(action: string): CallRecord[] {
+    return this.calls.filter((c) => c.action === action);
+  }
+
+  /** Forgets all resources, calls, queued faults and queued behaviours. */
+  public reset(): void {
+    this.calls.length = 0;
+    this.behaviourQueue.length = 0;
+    this.tasks.clear();
+    this.images.clear();
+    this.snapshots.clear();
+    this.faults.clear();
+  }
+
+  private async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    let body: string;
+    try {
+      body = await readBody(req);
+    } catch (err) {
+      sendXml(res, 413, requestId, errorXml('RequestEntityTooLarge', errorMessage(err), requestId));
+      return;
+    }
+    const all = parseQuery(req.url ?? '/', body);
+    const action = all.Action ?? '';
+    const params = withoutKeys(all, ['Action', 'Version']);
+    const fault = this.takeFault(action);
+    const call: CallRecord = { action, params, injectedFault: fault, status: 0 };
+    this.calls.push(call);
+    if (fault?.afterAction) {
+      this.run(action, params);
+    }
+    const answer = fault ? { status: fault.status, code: fault.code, message: fault.message } : this.run(action, params);
+    call.status = answer.status;
+    if ('xml' in answer) {
+      sendXml(res, 200, requestId, responseXml(action, requestId, answer.xml));
+      return;
+    }
+    call.errorCode = answer.code;
+    sendXml(res, answer.status, requestId, errorXml(answer.code, answer.message, requestId));
+  }
+
+  private run(action: string, params: QueryParams): { status: 200; xml: string } | Ec2Fault {
+    const handler = Object.prototype.hasOwnProperty.call(this.handlers, action) ? this.handlers[action] : undefined;
+    try {
+      if (!handler) {
+        throw new Ec2Error('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+      }
+      if (parseBool(params.DryRun)) {
+        throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+      }
+      return { status: 200, xml: handler(params) };
+    } catch (err) {
+      if (err instanceof Ec2Error) {
+        return { status: err.status, code: err.code, message: err.message };
+      }
+      return { status: 500, code: 'InternalError', message: `An internal error has occurred: ${errorMessage(err)}` };
+    }
+  }
+
+  private takeFault(action: string): Ec2Fault | undefined {
+    for (const key of [action, '*']) {
+      const queue = this.faults.get(key);
+      const head = queue?.[0];
+      if (queue && head) {
+        head.remaining -= 1;
+        if (head.remaining <= 0) {
+          queue.shift();
+        }
+        return head.fault;
+      }
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- import tasks
+
+  private importImage(p: QueryParams): string {
+    const params = parseImportImageParams(p);
+    validateImportImage(params);
+    const existing = params.clientToken ? this.findByClientToken(params.clientToken) : undefined;
+    if (existing) {
+      if (canonical(existing.rawParams) !== canonical(p)) {
+        throw new Ec2Error('IdempotentParameterMismatch',
+          'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+      }
+      return taskXml(existing, false);
+    }
+    const task = this.createTask(params, p);
+    return taskXml(task, false);
+  }
+
+  private createTask(params: ImportImageParams, rawParams: QueryParams): ImportTaskState {
+    const importTaskId = newId('import-ami');
+    const behaviour = this.behaviourQueue.shift() ?? this.defaultBehaviour;
+    const task: ImportTaskState = {
+      importTaskId,
+      params,
+      rawParams,
+      createdAt: new Date(),
+      status: 'active',
+      stage: 0,
+      behaviour,
+      tags: params.tagSpecifications.flatMap((s) => s.tags),
+      expired: false,
+      platform: params.platform,
+      architecture: params.architecture,
+      bootMode: params.bootMode,
+      licenseType: params.licenseType,
+      encrypted: params.encrypted,
+      kmsKeyId: params.kmsKeyId,
+      snapshotDetails: params.diskContainers.map((c, i) => ({
+        description: c.description,
+        deviceName: c.deviceName ?? deviceName(i),
+        diskImageSize: 0,
+        format: reportedFormat(c.format),
+        status: 'active',
+        url: c.url,
+        userBucket: c.userBucket,
+      })),
+    };
+    setStage(task);
+    this.tasks.set(importTaskId, task);
+    return task;
+  }
+
+  private findByClientToken(token: string): ImportTaskState | undefined {
+    return [...this.tasks.values()].find((t) => t.params.clientToken === token);
+  }
+
+  private describeImportImageTasks(p: QueryParams): string {
+    const ids = scalarList(p, 'ImportTaskId');
+    const filters = parseFilters(p, 'Filters');
+    ids.forEach((id) => this.lookupTask(id));
+    for (const task of this.tasks.values()) {
+      this.advanceTask(task);
+    }
+    const selected = ids.length > 0
+      ? ids.map((id) => this.lookupTask(id)).filter((t) => !t.expired)
+      : [...this.tasks.values()].filter((t) => !t.expired);
+    const matching = selected.filter((t) => filters.every((f) => matchesFilter(f, taskFilterValues(t, f.name))));
+    const page = paginate(matching, p);
+    return xmlSet('importImageTaskSet', page.items.map((t) => taskXml(t, true))) + el('nextToken', page.nextToken);
+  }
+
+  private advanceTask(task: ImportTaskState): void {
+    if (task.expired) {
+      return;
+    }
+    if (task.status === 'deleting') {
+      task.status = 'deleted';
+      task.progress = undefined;
+      return;
+    }
+    if (task.status !== 'active' || task.behaviour.hold) {
+      return;
+    }
+    task.stage += 1;
+    const failAfter = task.behaviour.failAfter;
+    if (failAfter) {
+      if (task.stage >= failAfter.stages) {
+        failTask(task, failAfter.message);
+        return;
+      }
+    } else if (task.stage >= stagesToComplete(task.behaviour)) {
+      this.completeTask(task);
+      return;
+    }
+    setStage(task);
+  }
+
+  private completeTask(task: ImportTaskState): ImageState {
+    const b = task.behaviour;
+    const params = task.params;
+    const encrypted = params.encrypted === true;
+    const kmsKeyArn = encrypted ? this.kmsKeyArn(params.kmsKeyId) : undefined;
+    const volumeSize = b.volumeSizeGiB ?? DEFAULT_BEHAVIOUR.volumeSizeGiB;
+    const blockDevices = task.snapshotDetails.map((detail) => {
+      const snapshot = this.createSnapshot(task.importTaskId, volumeSize, encrypted, kmsKeyArn);
+      detail.snapshotId = snapshot.snapshotId;
+      detail.status = 'completed';
+      detail.diskImageSize = b.diskImageSizeBytes ?? DEFAULT_BEHAVIOUR.diskImageSizeBytes;
+      return { deviceName: detail.deviceName, snapshotId: snapshot.snapshotId, volumeSize, encrypted, kmsKeyId: kmsKeyArn };
+    });
+    const platform = canonicalCase(params.platform, ['Windows', 'Linux']) ?? b.detectedPlatform ?? DEFAULT_BEHAVIOUR.detectedPlatform;
+    const architecture = params.architecture?.toLowerCase() ?? b.detectedArchitecture ?? DEFAULT_BEHAVIOUR.detectedArchitecture;
+    const licenseType = canonicalCase(params.licenseType, ['AWS', 'BYOL']) ?? (platform === 'Windows' ? 'AWS' : 'BYOL');
+    const image: ImageState = {
+      imageId: newId('ami'),
+      name: task.importTaskId,
+      description: params.description,
+      ownerId: this.accountId,
+      creationDate: new Date().toISOString(),
+      architecture,
+      platform,
+      bootMode: params.bootMode ?? 'legacy-bios',
+      usageOperation: params.usageOperation ?? usageOperationFor(platform, licenseType),
+      rootDeviceName: blockDevices[0]?.deviceName ?? deviceName(0),
+      blockDevices,
+      importTaskId: task.importTaskId,
+      state: 'available',
+      tags: [],
+    };
+    this.images.set(image.imageId, image);
+    task.status = 'completed';
+    task.statusMessage = undefined;
+    task.progress = undefined;
+    task.imageId = image.imageId;
+    task.platform = platform;
+    task.architecture = architecture;
+    task.bootMode = image.bootMode;
+    task.licenseType = licenseType;
+    task.encrypted = encrypted;
+    task.kmsKeyId = params.kmsKeyId ?? kmsKeyArn;
+    return image;
+  }
+
+  private createSnapshot(importTaskId: string, volumeSize: number, encrypted: boolean, kmsKeyId?: string): SnapshotState {
+    const snapshot: SnapshotState = {
+      snapshotId: newId('snap'),
+      ownerId: this.accountId,
+      volumeSize,
+      encrypted,
+      kmsKeyId,
+      description: `Created by AWS-VMImport service for ${importTaskId}`,
+      startTime: new Date(),
+      state: 'completed',
+      tags: [],
+    };
+    this.snapshots.set(snapshot.snapshotId, snapshot);
+    return snapshot;
+  }
+
+  private kmsKeyArn(kmsKeyId: string | undefined): string {
+    const prefix = `arn:aws:kms:${this.region}:${this.accountId}`;
+    if (!kmsKeyId) {
+      return `${prefix}:alias/aws/ebs`;
+    }
+    if (kmsKeyId.startsWith('arn:')) {
+      return kmsKeyId;
+    }
+    return kmsKeyId.startsWith('alias/') ? `${prefix}:${kmsKeyId}` : `${prefix}:key/${kmsKeyId}`;
+  }
+
+  /**
+   * Cancelling a task that is no longer active (completed, deleting, deleted) answers
+   * `IncorrectState` (HTTP 400). The exact code real EC2 uses here is not documented;
+   * `IncorrectState` is EC2's documented common code for "the resource is in an incorrect
+   * state for the request", so a handler should read any 400 from CancelImportTask as
+   * "nothing left to cancel" rather than depend on this spelling.
+   */
+  private cancelImportTask(p: QueryParams): string {
+    const id = requireParam(p, 'ImportTaskId');
+    const task = this.lookupTask(id);
+    if (task.expired) {
+      throw this.unknownTask(id);
+    }
+    if (task.status !== 'active') {
+      throw new Ec2Error('IncorrectState', `The import task ${id} is in the ${task.status} state and cannot be cancelled.`);
+    }
+    task.status = 'deleting';
+    task.statusMessage = CANCELLED_MESSAGE;
+    task.cancelReason = p.CancelReason;
+    return el('importTaskId', id) + el('previousState', 'active') + el('state', 'deleting');
+  }
+
+  private lookupTask(id: string): ImportTaskState {
+    if (!/^import-ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(id)) {
+      throw new Ec2Error('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-ami-...")`);
+    }
+    const task = this.tasks.get(id);
+    if (!task) {
+      throw this.unknownTask(id);
+    }
+    return task;
+  }
+
+  private unknownTask(id: string): Ec2Error {
+    return new Ec2Error(this.unknownTaskCode, `The import task ID '${id}' does not exist`);
+  }
+
+  private requireTask(id: string): ImportTaskState {
+    const task = this.tasks.get(id);
+    if (!task) {
+      throw new Error(`no import task ${id}`);
+    }
+    return task;
+  }
+
+  // ---------------------------------------------------------------- tags
+
+  private createTags(p: QueryParams): string {
+    const resources = this.taggableResources(p);
+    const tags = structList(p, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' }));
+    if (tags.length === 0) {
+      throw new Ec2Error('MissingParameter', 'The request must contain the parameter Tag');
+    }
+    tags.forEach(validateTag);
+    for (const resource of resources) {
+      const merged = mergeTags(resource.tags, tags);
+      if (merged.length > MAX_TAGS_PER_RESOURCE) {
+        throw new Ec2Error('TagLimitExceeded', `The maximum number of Tags for a resource has been reached (${MAX_TAGS_PER_RESOURCE}).`);
+      }
+    }
+    resources.forEach((r) => { r.tags = mergeTags(r.tags, tags); });
+    return el('return', true);
+  }
+
+  /** DeleteTags: a Tag with a Value deletes only that key/value pair; without Value, the key; no Tag at all, every tag. */
+  private deleteTags(p: QueryParams): string {
+    const resources = this.taggableResources(p);
+    const selectors = structList(p, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value }));
+    for (const resource of resources) {
+      resource.tags = selectors.length === 0
+        ? []
+        : resource.tags.filter((tag) => !selectors.some((s) => s.key === tag.key && (s.value === undefined || s.value === tag.value)));
+    }
+    return el('return', true);
+  }
+
+  private taggableResources(p: QueryParams): { tags: Ec2Tag[] }[] {
+    const ids = scalarList(p, 'ResourceId');
+    if (ids.length === 0) {
+      throw new Ec2Error('MissingParameter', 'The request must contain the parameter ResourceId');
+    }
+    return ids.map((id) => this.taggable(id));
+  }
+
+  private taggable(id: string): { tags: Ec2Tag[] } {
+    if (id.startsWith('ami-')) {
+      checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
+      return this.images.get(id) ?? throwError(imageNotFound([id]));
+    }
+    if (id.startsWith('snap-')) {
+      checkIdFormat(id, 'snap', 'InvalidSnapshotID.Malformed');
+      return this.snapshots.get(id) ?? throwError(snapshotNotFound(id));
+    }
+    const task = id.startsWith('import-ami-') ? this.tasks.get(id) : undefined;
+    if (task && !task.expired) {
+      return task;
+    }
+    throw new Ec2Error('InvalidID', `The ID '${id}' is not valid`);
+  }
+
+  // ---------------------------------------------------------------- images
+
+  private describeImages(p: QueryParams): string {
+    const ids = scalarList(p, 'ImageId');
+    const owners = scalarList(p, 'Owner');
+    const filters = parseFilters(p, 'Filter');
+    ids.forEach((id) => checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed'));
+    const missing = ids.filter((id) => !this.images.has(id));
+    if (missing.length > 0) {
+      throw imageNotFound(missing);
+    }
+    const candidates = ids.length > 0 ? unique(ids).map((id) => this.images.get(id) as ImageState) : [...this.images.values()];
+    const matching = candidates
+      .filter((img) => owners.length === 0 || owners.some((o) => o === 'self' || o === img.ownerId))
+      .filter((img) => filters.every((f) => matchesFilter(f, imageFilterValues(img, f.name))));
+    const page = paginate(matching, p);
+    return xmlSet('imagesSet', page.items.map(imageXml)) + el('nextToken', page.nextToken);
+  }
+
+  private deregisterImage(p: QueryParams): string {
+    const id = requireParam(p, 'ImageId');
+    checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
+    const image = this.images.get(id) ?? throwError(imageNotFound([id]));
+    this.images.delete(id);
+    if (!parseBool(p.DeleteAssociatedSnapshots)) {
+      return el('return', true);
+    }
+    const results = image.blockDevices.map((d) => {
+      const deleted = this.snapshots.delete(d.snapshotId);
+      return el('snapshotId', d.snapshotId) + el('returnCode', deleted ? 'success' : 'error-generic');
+    });
+    return el('return', true) + xmlSet('deleteSnapshotResultSet', results);
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  private describeSnapshots(p: QueryParams): string {
+    const ids = scalarList(p, 'SnapshotId');
+    const owners = scalarList(p, 'Owner');
+    const filters = parseFilters(p, 'Filter');
+    ids.forEach((id) => checkIdFormat(id, 'snap', 'InvalidSnapshotID.Malformed'));
+    const missing = ids.find((id) => !this.snapshots.has(id));
+    if (missing) {
+      throw snapshotNotFound(missing);
+    }
+    const candidates = ids.length > 0 ? unique(ids).map((id) => this.snapshots.get(id) as SnapshotState) : [...this.snapshots.values()];
+    const matching = candidates
+      .filter((s) => owners.length === 0 || owners.some((o) => o === 'self' || o === s.ownerId))
+      .filter((s) => filters.every((f) => matchesFilter(f, snapshotFilterValues(s, f.name))));
+    const page = paginate(matching, p);
+    return xmlSet('snapshotSet', page.items.map(snapshotXml)) + el('nextToken', page.nextToken);
+  }
+
+  private deleteSnapshot(p: QueryParams): string {
+    const id = requireParam(p, 'SnapshotId');
+    checkIdFormat(id, 'snap', 'InvalidSnapshotID.Malformed');
+    if (!this.snapshots.has(id)) {
+      throw snapshotNotFound(id);
+    }
+    const user = [...this.images.values()].find((img) => img.blockDevices.some((d) => d.snapshotId === id));
+    if (user) {
+      throw new Ec2Error('InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.imageId}`);
+    }
+    this.snapshots.delete(id);
+    return el('return', true);
+  }
+}
+
+// ================================================================== task life cycle
+
+function stagesToComplete(b: TaskBehaviour): number {
+  return Math.max(1, b.stagesToComplete ?? DEFAULT_BEHAVIOUR.stagesToComplete);
+}
+
+/** Sets StatusMessage/Progress of an active task from its stage counter. */
+function setStage(task: ImportTaskState): void {
+  const b = task.behaviour;
+  const total = Math.max(stagesToComplete(b), b.failAfter ? b.failAfter.stages + 1 : 0);
+  const index = Math.min(IMPORT_STAGES.length - 1, Math.floor((task.stage * IMPORT_STAGES.length) / total));
+  task.statusMessage = IMPORT_STAGES[index];
+  task.progress = String(2 + Math.floor((task.stage * 96) / total));
+  const size = task.stage > 0 ? b.diskImageSizeBytes ?? DEFAULT_BEHAVIOUR.diskImageSizeBytes : 0;
+  task.snapshotDetails.forEach((d) => { d.diskImageSize = size; });
+}
+
+function failTask(task: ImportTaskState, message: string): void {
+  task.status = 'deleted';
+  task.statusMessage = message;
+  task.progress = undefined;
+}
+
+function deviceName(index: number): string {
+  return index === 0 ? '/dev/sda1' : `/dev/sd${String.fromCharCode('a'.charCodeAt(0) + index)}`;
+}
+
+/** EC2 reports the disk format inside an OVA (a stream-optimized VMDK), upper case. */
+function reportedFormat(format: string | undefined): string | undefined {
+  const upper = format?.toUpperCase();
+  return upper === 'OVA' ? 'VMDK' : upper;
+}
+
+function usageOperationFor(platform: string, licenseType: string): string {
+  return platform === 'Windows' && licenseType === 'AWS' ? 'RunInstances:0002' : 'RunInstances';
+}
+
+function platformDetails(image: ImageState): string {
+  if (image.platform !== 'Windows') {
+    return 'Linux/UNIX';
+  }
+  return image.usageOperation === 'RunInstances:0002' ? 'Windows' : 'Windows BYOL';
+}
+
+// ================================================================== request parsing
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) {
+      throw new Error(`request body larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Merges URL query string and form body (body wins). SigV4 headers are not looked at. */
+function parseQuery(url: string, body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  for (const source of [query, body]) {
+    new URLSearchParams(source).forEach((value, key) => {
+      out[key] = value;
+    });
+  }
+  return out;
+}
+
+function withoutKeys(params: Record<string, string>, keys: readonly string[]): QueryParams {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => !keys.includes(k)));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Indices present under `prefix.N` (scalar) or `prefix.N.…` (struct), ascending. */
+function indices(p: QueryParams, prefix: string): number[] {
+  const re = new RegExp(`^${escapeRegExp(prefix)}\\.(\\d+)(?:\\.|$)`);
+  const found = new Set<number>();
+  for (const key of Object.keys(p)) {
+    const m = re.exec(key);
+    if (m) {
+      found.add(Number(m[1]));
+    }
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** `Prefix.1`, `Prefix.2`, … as a list of strings. */
+function scalarList(p: QueryParams, prefix: string): string[] {
+  return indices(p, prefix).map((i) => p[`${prefix}.${i}`]).filter((v): v is string => v !== undefined);
+}
+
+/** Parameters under `prefix.` with the prefix removed. */
+function sub(p: QueryParams, prefix: string): QueryParams {
+  const start = `${prefix}.`;
+  return Object.fromEntries(Object.entries(p).filter(([k]) => k.startsWith(start)).map(([k, v]) => [k.slice(start.length), v]));
+}
+
+/** `Prefix.1.Member`, `Prefix.2.Member`, … as a list of sub-parameter maps. */
+function structList(p: QueryParams, prefix: string): QueryParams[] {
+  return indices(p, prefix).map((i) => sub(p, `${prefix}.${i}`));
+}
+
+function parseBool(value: string | undefined): boolean {
+  return value?.toLowerCase() === 'true';
+}
+
+function optionalBool(value: string | undefined): boolean | undefined {
+  return value === undefined ? undefined : parseBool(value);
+}
+
+function requireParam(p: QueryParams, name: string): string {
+  const value = p[name];
+  if (value === undefined || value === '') {
+    throw new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
+  }
+  return value;
+}
+
+function parseFilters(p: QueryParams, prefix: string): Filter[] {
+  return structList(p, prefix).map((f) => ({ name: f.Name ?? '', values: scalarList(f, 'Value') }));
+}
+
+function parseUserBucket(p: QueryParams): UserBucketParams | undefined {
+  if (p.S3Bucket === undefined && p.S3Key === undefined) {
+    return undefined;
+  }
+  return { s3Bucket: p.S3Bucket, s3Key: p.S3Key };
+}
+
+function parseDiskContainer(p: QueryParams): DiskContainerParams {
+  return {
+    description: p.Description,
+    deviceName: p.DeviceName,
+    format: p.Format,
+    snapshotId: p.SnapshotId,
+    url: p.Url,
+    userBucket: parseUserBucket(sub(p, 'UserBucket')),
+  };
+}
+
+function parseClientData(p: QueryParams): ClientDataParams | undefined {
+  if (Object.keys(p).length === 0) {
+    return undefined;
+  }
+  return {
+    comment: p.Comment,
+    uploadStart: p.UploadStart,
+    uploadEnd: p.UploadEnd,
+    uploadSize: p.UploadSize === undefined ? undefined : Number(p.UploadSize),
+  };
+}
+
+function parseImportImageParams(p: QueryParams): ImportImageParams {
+  return {
+    architecture: p.Architecture,
+    bootMode: p.BootMode,
+    clientData: parseClientData(sub(p, 'ClientData')),
+    clientToken: p.ClientToken,
+    description: p.Description,
+    diskContainers: structList(p, 'DiskContainer').map(parseDiskContainer),
+    encrypted: optionalBool(p.Encrypted),
+    hypervisor: p.Hypervisor,
+    kmsKeyId: p.KmsKeyId,
+    licenseType: p.LicenseType,
+    platform: p.Platform,
+    roleName: p.RoleName,
+    usageOperation: p.UsageOperation,
+    licenseSpecifications: structList(p, 'LicenseSpecifications')
+      .map((l) => l.LicenseConfigurationArn)
+      .filter((arn): arn is string => arn !== undefined),
+    tagSpecifications: structList(p, 'TagSpecification').map((s) => ({
+      resourceType: s.ResourceType,
+      tags: structList(s, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
+    })),
+  };
+}
+
+/** A stable rendering of request parameters, for idempotency comparisons. */
+function canonical(p: QueryParams): string {
+  return JSON.stringify(Object.entries(p).filter(([k]) => k !== 'DryRun').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+// ================================================================== validation
+
+function canonicalCase(value: string | undefined, allowed: readonly string[]): string | undefined {
+  return value === undefined ? undefined : allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+}
+
+function checkOneOf(name: string, value: string | undefined, allowed: readonly string[]): void {
+  if (value !== undefined && canonicalCase(value, allowed) === undefined) {
+    throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Valid values: ${allowed.join(', ')}`);
+  }
+}
+
+function validateDiskContainer(c: DiskContainerParams, index: number): void {
+  const name = `DiskContainer.${index + 1}`;
+  checkOneOf(`${name}.Format`, c.format, ['OVA', 'VHD', 'VHDX', 'VMDK', 'RAW']);
+  if (!c.url && !c.userBucket && !c.snapshotId) {
+    throw new Ec2Error('InvalidParameter', `${name} must specify one of Url, UserBucket or SnapshotId`);
+  }
+  if (c.url && !/^(https|s3):\/\//.test(c.url)) {
+    throw new Ec2Error('InvalidParameter', `${name}.Url must be an https:// or s3:// URL`);
+  }
+  if (c.userBucket && (!c.userBucket.s3Bucket || !c.userBucket.s3Key)) {
+    throw new Ec2Error('MissingParameter', `${name}.UserBucket requires S3Bucket and S3Key`);
+  }
+}
+
+function validateTag(tag: Ec2Tag): void {
+  if (tag.key === '') {
+    throw new Ec2Error('InvalidParameterValue', 'Tag key cannot be empty');
+  }
+  if (tag.key.toLowerCase().startsWith('aws:')) {
+    throw new Ec2Error('InvalidParameterValue', "Tag keys starting with 'aws:' are reserved for internal use");
+  }
+  if (tag.key.length > 127) {
+    throw new Ec2Error('InvalidParameterValue', `Tag key exceeds the maximum length of 127 characters: ${tag.key}`);
+  }
+  if (tag.value.length > 256) {
+    throw new Ec2Error('InvalidParameterValue', `Tag value exceeds the maximum length of 256 characters for key ${tag.key}`);
+  }
+}
+
+function validateImportImage(p: ImportImageParams): void {
+  checkOneOf('Architecture', p.architecture, ['i386', 'x86_64']);
+  checkOneOf('BootMode', p.bootMode, ['legacy-bios', 'uefi']);
+  checkOneOf('Hypervisor', p.hypervisor, ['xen']);
+  checkOneOf('LicenseType', p.licenseType, ['AWS', 'BYOL']);
+  checkOneOf('Platform', p.platform, ['Windows', 'Linux']);
+  if (p.kmsKeyId !== undefined && p.encrypted !== true) {
+    throw new Ec2Error('InvalidParameterCombination', 'KmsKeyId can only be specified when Encrypted is set to true');
+  }
+  if (p.diskContainers.length === 0) {
+    throw new Ec2Error('MissingParameter', 'The request must contain the parameter DiskContainer');
+  }
+  if (p.diskContainers.length > 21) {
+    throw new Ec2Error('InvalidParameterValue', 'An import can contain at most 21 disk containers');
+  }
+  p.diskContainers.forEach(validateDiskContainer);
+  for (const spec of p.tagSpecifications) {
+    if (spec.resourceType !== 'import-image-task') {
+      throw new Ec2Error('InvalidParameterValue', `'${spec.resourceType ?? ''}' is not a valid taggable resource type for this operation.`);
+    }
+    spec.tags.forEach(validateTag);
+  }
+}
+
+function checkIdFormat(id: string, prefix: string, code: string): void {
+  if (!new RegExp(`^${prefix}-[0-9a-f]{8}([0-9a-f]{9})?$`).test(id)) {
+    throw new Ec2Error(code, `Invalid id: "${id}" (expecting "${prefix}-...")`);
+  }
+}
+
+function imageNotFound(ids: readonly string[]): Ec2Error {
+  return new Ec2Error('InvalidAMIID.NotFound', `The image id '[${ids.join(', ')}]' does not exist`);
+}
+
+function snapshotNotFound(id: string): Ec2Error {
+  return new Ec2Error('InvalidSnapshot.NotFound', `The snapshot '${id}' does not exist.`);
+}
+
+function throwError(err: Error): never {
+  throw err;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ================================================================== filters, tags, paging
+
+/** EC2 filter values accept `*` (any run) and `?` (one character) wildcards. */
+function wildcardMatch(pattern: string, value: string): boolean {
+  const re = '^' + pattern.split('').map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : escapeRegExp(ch))).join('') + '$';
+  return new RegExp(re, 's').test(value);
+}
+
+function matchesFilter(filter: Filter, actual: readonly string[]): boolean {
+  return filter.values.some((pattern) => actual.some((value) => wildcardMatch(pattern, value)));
+}
+
+function tagFilterValues(tags: readonly Ec2Tag[], name: string): string[] | undefined {
+  if (name === 'tag-key') {
+    return tags.map((t) => t.key);
+  }
+  if (name === 'tag-value') {
+    return tags.map((t) => t.value);
+  }
+  if (name.startsWith('tag:')) {
+    const key = name.slice('tag:'.length);
+    return tags.filter((t) => t.key === key).map((t) => t.value);
+  }
+  return undefined;
+}
+
+function invalidFilter(name: string): Ec2Error {
+  return new Ec2Error('InvalidParameterValue', `The filter '${name}' is invalid`);
+}
+
+function taskFilterValues(task: ImportTaskState, name: string): string[] {
+  if (name === 'task-state') {
+    return [task.status];
+  }
+  return tagFilterValues(task.tags, name) ?? throwError(invalidFilter(name));
+}
+
+function imageFilterValues(image: ImageState, name: string): string[] {
+  const simple: Record<string, string | undefined> = {
+    'image-id': image.imageId,
+    'name': image.name,
+    'state': image.state,
+    'owner-id': image.ownerId,
+    'architecture': image.architecture,
+    'description': image.description,
+    'platform': image.platform === 'Windows' ? 'windows' : undefined,
+    'image-type': 'machine',
+    'is-public': 'false',
+    'root-device-type': 'ebs',
+  };
+  if (name === 'block-device-mapping.snapshot-id') {
+    return image.blockDevices.map((d) => d.snapshotId);
+  }
+  if (Object.prototype.hasOwnProperty.call(simple, name)) {
+    const value = simple[name];
+    return value === undefined ? [] : [value];
+  }
+  return tagFilterValues(image.tags, name) ?? throwError(invalidFilter(name));
+}
+
+function snapshotFilterValues(snapshot: SnapshotState, name: string): string[] {
+  const simple: Record<string, string> = {
+    'snapshot-id': snapshot.snapshotId,
+    'status': snapshot.state,
+    'owner-id': snapshot.ownerId,
+    'description': snapshot.description,
+    'encrypted': String(snapshot.encrypted),
+    'volume-size': String(snapshot.volumeSize),
+  };
+  if (Object.prototype.hasOwnProperty.call(simple, name)) {
+    return [simple[name] as string];
+  }
+  return tagFilterValues(snapshot.tags, name) ?? throwError(invalidFilter(name));
+}
+
+function mergeTags(existing: readonly Ec2Tag[], added: readonly Ec2Tag[]): Ec2Tag[] {
+  const byKey = new Map(existing.map((t) => [t.key, t] as const));
+  added.forEach((t) => byKey.set(t.key, { key: t.key, value: t.value }));
+  return [...byKey.values()];
+}
+
+function unique(ids: readonly string[]): string[] {
+  return [...new Set(ids)];
+}
+
+/** MaxResults/NextToken paging; the token is an opaque offset. */
+function paginate<T>(items: readonly T[], p: QueryParams): { items: readonly T[]; nextToken?: string } {
+  let start = 0;
+  if (p.NextToken !== undefined) {
+    const m = /^lec2-(\d+)$/.exec(p.NextToken);
+    if (!m) {
+      throw new Ec2Error('InvalidParameterValue', `The token '${p.NextToken}' is invalid`);
+    }
+    start = Number(m[1]);
+  }
+  if (p.MaxResults === undefined) {
+    return { items: items.slice(start) };
+  }
+  const max = Number(p.MaxResults);
+  if (!Number.isInteger(max) || max < 1) {
+    throw new Ec2Error('InvalidParameterValue', `Value (${p.MaxResults}) for parameter MaxResults is invalid`);
+  }
+  const end = start + max;
+  return { items: items.slice(start, end), nextToken: end < items.length ? `lec2-${end}` : undefined };
+}
+
+function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
+}
+
+// ================================================================== XML rendering
+
+function escapeXml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
+
+/** `<name>value</name>`, or nothing when the value is undefined. */
+function el(name: string, value: string | number | boolean | undefined): string {
+  return value === undefined ? '' : `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/** `<name>children</name>` (children already rendered), or nothing when empty. */
+function struct(name: string, children: string): string {
+  return children === '' ? '' : `<${name}>${children}</${name}>`;
+}
+
+/** `<name><item>…</item>…</name>`, or nothing for an empty list. */
+function xmlSet(name: string, items: readonly string[]): string {
+  return items.length === 0 ? '' : `<${name}>${items.map((i) => `<item>${i}</item>`).join('')}</${name}>`;
+}
+
+function tagSetXml(tags: readonly Ec2Tag[]): string {
+  return xmlSet('tagSet', tags.map((t) => el('key', t.key) + el('value', t.value)));
+}
+
+function userBucketXml(bucket: UserBucketParams | undefined): string {
+  return bucket ? struct('userBucket', el('s3Bucket', bucket.s3Bucket) + el('s3Key', bucket.s3Key)) : '';
+}
+
+function snapshotDetailXml(d: SnapshotDetailState): string {
+  return el('description', d.description)
+    + el('deviceName', d.deviceName)
+    + el('diskImageSize', d.diskImageSize)
+    + el('format', d.format)
+    + el('snapshotId', d.snapshotId)
+    + el('status', d.status)
+    + el('url', d.url)
+    + userBucketXml(d.userBucket);
+}
+
+/**
+ * The fields of an ImportImageResult / ImportImageTask. `bootMode` only exists on
+ * ImportImageTask (the SDK's ImportImageResult has no such member).
+ */
+function taskXml(t: ImportTaskState, withBootMode: boolean): string {
+  return el('architecture', t.architecture)
+    + el('description', t.params.description)
+    + el('encrypted', t.encrypted)
+    + el('hypervisor', t.params.hypervisor)
+    + el('imageId', t.imageId)
+    + el('importTaskId', t.importTaskId)
+    + el('kmsKeyId', t.kmsKeyId)
+    + el('licenseType', t.licenseType)
+    + el('platform', t.platform)
+    + el('progress', t.progress)
+    + xmlSet('snapshotDetailSet', t.snapshotDetails.map(snapshotDetailXml))
+    + el('status', t.status)
+    + el('statusMessage', t.statusMessage)
+    + tagSetXml(t.tags)
+    + xmlSet('licenseSpecifications', t.params.licenseSpecifications.map((arn) => el('licenseConfigurationArn', arn)))
+    + el('usageOperation', t.params.usageOperation)
+    + (withBootMode ? el('bootMode', t.bootMode) : '');
+}
+
+function blockDeviceXml(d: BlockDeviceState): string {
+  const ebs = el('deleteOnTermination', true)
+    + el('snapshotId', d.snapshotId)
+    + el('volumeSize', d.volumeSize)
+    + el('volumeType', 'gp2')
+    + el('encrypted', d.encrypted)
+    + el('kmsKeyId', d.kmsKeyId);
+  return el('deviceName', d.deviceName) + struct('ebs', ebs);
+}
+
+function imageXml(img: ImageState): string {
+  return el('imageId', img.imageId)
+    + el('imageLocation', `${img.ownerId}/${img.name}`)
+    + el('imageState', img.state)
+    + el('imageOwnerId', img.ownerId)
+    + el('creationDate', img.creationDate)
+    + el('isPublic', false)
+    + el('architecture', img.architecture)
+    + el('imageType', 'machine')
+    + el('platform', img.platform === 'Windows' ? 'windows' : undefined)
+    + el('platformDetails', platformDetails(img))
+    + el('usageOperation', img.usageOperation)
+    + el('name', img.name)
+    + el('description', img.description)
+    + el('rootDeviceType', 'ebs')
+    + el('rootDeviceName', img.rootDeviceName)
+    + xmlSet('blockDeviceMapping', img.blockDevices.map(blockDeviceXml))
+    + el('virtualizationType', 'hvm')
+    + tagSetXml(img.tags)
+    + el('hypervisor', 'xen')
+    + el('enaSupport', true)
+    + el('sriovNetSupport', 'simple')
+    + el('bootMode', img.bootMode);
+}
+
+function snapshotXml(s: SnapshotState): string {
+  return el('snapshotId', s.snapshotId)
+    + el('volumeId', 'vol-ffffffff')
+    + el('status', s.state)
+    + el('startTime', s.startTime.toISOString())
+    + el('progress', '100%')
+    + el('ownerId', s.ownerId)
+    + el('volumeSize', s.volumeSize)
+    + el('description', s.description)
+    + el('encrypted', s.encrypted)
+    + el('kmsKeyId', s.kmsKeyId)
+    + tagSetXml(s.tags)
+    + el('storageTier', 'standard');
+}
+
+function responseXml(action: string, requestId: string, inner: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${XMLNS}">`
+    + `<requestId>${requestId}</requestId>${inner}</${action}Response>`;
+}
+
+function errorXml(code: string, message: string, requestId: string): string {
+  return '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+    + `${el('Code', code)}${el('Message', message)}</Error></Errors>${el('RequestID', requestId)}</Response>`;
+}
+
+function sendXml(res: http.ServerResponse, status: number, requestId: string, xml: string): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/xml;charset=UTF-8',
+    'Content-Length': Buffer.byteLength(xml),
+    'x-amzn-RequestId': requestId,
+    'Server': 'AmazonEC2',
+  });
+  res.end(xml);
+}
