@@ -102,9 +102,17 @@ project.eslint?.addOverride({
   rules: { 'import/no-unresolved': 'off', 'import/no-duplicates': 'off', 'import/order': 'off' },
 });
 
+// Integration test snapshots, checked offline (a real run needs credentials).
+const integ = project.addTask('integ', {
+  description: 'Check the integration test snapshots (test/integ.*.ts) offline',
+  exec: 'integ-runner --directory test --language typescript --app "ts-node -T {filePath}" --dry-run',
+  receiveArgs: true,
+});
+
 // Template tests need the bundled handler asset.
 project.testTask.prependSpawn(bundle.bundleTask);
 project.testTask.spawn(typecheck);
+project.testTask.spawn(integ);
 
 // The main job of the quick start: synthesize the example app into a template.
 project.addTask('example', {
@@ -122,5 +130,14 @@ project.addTask('example', {
 for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/']) {
   project.addPackageIgnore(pattern);
 }
+
+// Speed and size against baselines measured in the same run (not timed tests).
+project.addTask('bench', {
+  description: 'Benchmark synthesis with large disk images, the handler bundle and stacks of N imports; prints a table',
+  steps: [
+    { spawn: bundle.bundleTask.name },
+    { exec: 'ts-node -T scripts/bench.ts', receiveArgs: true, env: { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' } },
+  ],
+});
 
 project.synth();
