@@ -252,10 +252,11 @@ class AssetDiskImage extends DiskImage {
         'If it is a raw disk, set \'format: DiskImageFormat.RAW\'; otherwise convert it with qemu-img.',
       );
     }
-    if (inspection.hasEfiSystemPartition && options.bootMode === undefined) {
+    if (inspection.hasEfiSystemPartition && options.bootMode !== BootMode.UEFI) {
+      const now = options.bootMode === undefined ? 'is not set' : `is ${options.bootMode}`;
       Annotations.of(scope).addWarningV2('cdk-vm-import:uefiDisk',
-        `DiskImage.fromAsset('${this.file}') holds an EFI System Partition: it boots with UEFI. Set 'bootMode: BootMode.UEFI' on the import, ` +
-        'or VM Import may register it for legacy BIOS and the instance will not boot.');
+        `DiskImage.fromAsset('${this.file}') holds an EFI System Partition, so it boots with UEFI, but 'bootMode' ${now}. ` +
+        "Set 'bootMode: BootMode.UEFI' on the import, or VM Import may register it for legacy BIOS and the instance will not boot.");
     }
     const staged = stageDiskFile(scope, file);
     grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));

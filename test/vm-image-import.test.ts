@@ -1,3 +1,6 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { App, Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
@@ -358,4 +361,62 @@ test('VmImportRole can be created on its own and passed in', () => {
   Template.fromStack(stack).resourcePropertiesCountIs('AWS::IAM::Role', {
     AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'vmie.amazonaws.com' } })] },
   }, 1);
+});
+
+describe('DiskImage.fromAsset inspects the file', () => {
+  let dir: string;
+  let espDisk: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fromasset-'));
+    espDisk = path.join(dir, 'uefi.raw');
+    fs.writeFileSync(espDisk, '');
+    fs.truncateSync(espDisk, 8 * 1024 * 1024);
+    // A real GPT with an EFI System Partition, written by sfdisk (Debian package fdisk).
+    execFileSync('sfdisk', ['--quiet', espDisk], { input: 'label: gpt\nsize=4MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const importOf = (stack: Stack, file: string, bootMode?: BootMode) =>
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(file)], licenseType: LicenseType.BYOL, bootMode });
+
+  test('the format is detected from the bytes', () => {
+    const stack = newStack();
+    importOf(stack, espDisk, BootMode.UEFI);
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { DiskContainers: [Match.objectLike({ Format: 'RAW' })] });
+  });
+
+  test.each([
+    [undefined, "'bootMode' is not set"],
+    [BootMode.LEGACY_BIOS, "'bootMode' is legacy-bios"],
+  ])('a disk with an EFI System Partition and bootMode %s gives a warning', (bootMode, says) => {
+    const stack = newStack();
+    importOf(stack, espDisk, bootMode);
+    Annotations.fromStack(stack).hasWarning('/Test/Import', Match.stringLikeRegexp(`holds an EFI System Partition, so it boots with UEFI, but ${says}`));
+  });
+
+  test('bootMode UEFI on such a disk gives no warning', () => {
+    const stack = newStack();
+    importOf(stack, espDisk, BootMode.UEFI);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('EFI System Partition'))).toHaveLength(0);
+  });
+
+  test('a format that contradicts the bytes is an error naming both', () => {
+    const stack = newStack();
+    expect(() => new VmImageImport(stack, 'Import', {
+      diskImages: [DiskImage.fromAsset(EXAMPLE_VMDK, { format: DiskImageFormat.VHD })],
+      licenseType: LicenseType.BYOL,
+    })).toThrow(/'format' is VHD but the file is a stream-optimized VMDK \(VMDK\)\. Set 'format' to DiskImageFormat\.VMDK/);
+  });
+
+  test('bytes of no known format need an explicit format', () => {
+    const stack = newStack();
+    const blank = path.join(dir, 'blank.bin');
+    fs.writeFileSync(blank, Buffer.alloc(4096));
+    expect(() => new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(blank)], licenseType: LicenseType.BYOL }))
+      .toThrow(/is not a disk image format VM Import recognizes \(unrecognized\)\. If it is a raw disk, set 'format: DiskImageFormat.RAW'/);
+    const ok = newStack();
+    new VmImageImport(ok, 'Import', { diskImages: [DiskImage.fromAsset(blank, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
+    Template.fromStack(ok).hasResourceProperties('Custom::VmImageImport', { DiskContainers: [Match.objectLike({ Format: 'RAW' })] });
+  });
 });
