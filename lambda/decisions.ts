@@ -115,11 +115,18 @@ export function updateNeedsNewImport(oldRaw: Record<string, unknown>, newRaw: Re
     if (IN_PLACE_PROPERTIES.has(key)) {
       continue;
     }
-    if (JSON.stringify(oldRaw[key]) !== JSON.stringify(newRaw[key])) {
+    if (canonicalJson(oldRaw[key]) !== canonicalJson(newRaw[key])) {
       return true;
     }
   }
   return false;
+}
+
+/** JSON with object keys sorted: the order of keys is not a change (the order of list items is). */
+function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
 }
 
 /** What an import task's state means. */

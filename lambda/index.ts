@@ -152,7 +152,19 @@ export async function isComplete(event: HandlerEvent): Promise<IsCompleteResult>
       const startedAt = Number(event.Data?.[ATTR_STARTED_AT]);
       const waitSeconds = Number(props.WaitTimeoutSeconds ?? DEFAULT_WAIT_TIMEOUT_SECONDS);
       if (Number.isFinite(startedAt) && deadlinePassed(startedAt, Date.now(), waitSeconds)) {
-        await ec2.cancelImportTask(importTaskId, `cdk-vm-import: wait of ${waitSeconds} s exceeded`);
+        try {
+          await ec2.cancelImportTask(importTaskId, `cdk-vm-import: wait of ${waitSeconds} s exceeded`);
+        } catch (error) {
+          // EC2 refuses to cancel a task that ended since it was described: report how it ended.
+          const now = classifyTask(await ec2.describeImportTask(importTaskId));
+          if (now.kind === 'completed') {
+            return finish(event, props, importTaskId, now.imageId, now.snapshotIds);
+          }
+          if (now.kind === 'failed') {
+            throw new Error(failureReason(importTaskId, now.message));
+          }
+          throw error;
+        }
         throw new Error(timeoutReason(importTaskId, waitSeconds, outcome.progress, outcome.message));
       }
       return { IsComplete: false };

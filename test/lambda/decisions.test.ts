@@ -210,3 +210,11 @@ test('deadline and backoff', () => {
   expect(deadlinePassed(0, 600_000, 600)).toBe(true);
   expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, 1000, 15_000))).toEqual([1000, 2000, 4000, 8000, 15_000, 15_000]);
 });
+
+test('updateNeedsNewImport ignores the order of object keys but not of list items', () => {
+  const a = { ...BASE, ClientData: { Comment: 'c', UploadSize: '1' } };
+  const b = { RoleName: 'r', ClientData: { UploadSize: '1', Comment: 'c' }, DiskContainers: [{ S3Key: 'k.vmdk', S3Bucket: 'b', Format: 'VMDK' }] };
+  expect(updateNeedsNewImport(a, b)).toBe(false);
+  const twoDisks = { ...BASE, DiskContainers: [{ S3Key: 'a.vmdk' }, { S3Key: 'b.vmdk' }] };
+  expect(updateNeedsNewImport(twoDisks, { ...BASE, DiskContainers: [{ S3Key: 'b.vmdk' }, { S3Key: 'a.vmdk' }] })).toBe(true);
+});
