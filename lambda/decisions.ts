@@ -7,7 +7,9 @@ import type { ImportImageCommandInput, ImportImageTask, Tag } from '@aws-sdk/cli
 import {
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
+  TAG_IMAGE_HASH,
   TAG_IMPORT_TASK_ID,
+  TAG_LOGICAL_ID,
   TAG_STACK_ID,
   WireProperties,
 } from '../src/private/contract';
@@ -53,12 +55,23 @@ export function parseProperties(raw: Record<string, unknown> | undefined): WireP
   return raw as unknown as WireProperties;
 }
 
+/** Which import of which resource of which stack an AMI comes from. */
+export interface ImportIdentity {
+  readonly stackId: string;
+  readonly logicalResourceId: string;
+  readonly importTaskId: string;
+  /** `imageDefinitionHash` of the properties the import was started with. */
+  readonly imageHash: string;
+}
+
 /** The tags the handler puts on the AMI and its snapshots. */
-export function resourceTags(props: WireProperties, stackId: string, importTaskId: string): Tag[] {
+export function resourceTags(props: WireProperties, identity: ImportIdentity): Tag[] {
   return [
     ...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })),
-    { Key: TAG_STACK_ID, Value: stackId },
-    { Key: TAG_IMPORT_TASK_ID, Value: importTaskId },
+    { Key: TAG_STACK_ID, Value: identity.stackId },
+    { Key: TAG_LOGICAL_ID, Value: identity.logicalResourceId },
+    { Key: TAG_IMPORT_TASK_ID, Value: identity.importTaskId },
+    { Key: TAG_IMAGE_HASH, Value: identity.imageHash },
   ];
 }
 
@@ -108,18 +121,19 @@ export function importImageInput(props: WireProperties, token: string, stackId: 
 /** The properties whose change does not change the image: tags, removal policy and wait budget. */
 const IN_PLACE_PROPERTIES = new Set(['ServiceToken', 'Tags', 'RemovalPolicy', 'WaitTimeoutSeconds']);
 
+/** The properties that shape the image, without those an in-place update may change. */
+function imageDefinition(raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => !IN_PLACE_PROPERTIES.has(key)));
+}
+
+/** A hash of the properties that shape the image: equal for equal images, whatever the key order. */
+export function imageDefinitionHash(raw: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(imageDefinition(raw)) ?? '').digest('hex');
+}
+
 /** Whether an Update must start a new import (and so a new physical resource). */
 export function updateNeedsNewImport(oldRaw: Record<string, unknown>, newRaw: Record<string, unknown>): boolean {
-  const keys = new Set([...Object.keys(oldRaw), ...Object.keys(newRaw)]);
-  for (const key of keys) {
-    if (IN_PLACE_PROPERTIES.has(key)) {
-      continue;
-    }
-    if (canonicalJson(oldRaw[key]) !== canonicalJson(newRaw[key])) {
-      return true;
-    }
-  }
-  return false;
+  return canonicalJson(imageDefinition(oldRaw)) !== canonicalJson(imageDefinition(newRaw));
 }
 
 /** JSON with object keys sorted: the order of keys is not a change (the order of list items is). */

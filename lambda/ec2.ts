@@ -19,7 +19,7 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { isAlreadyGone } from './decisions';
-import { TAG_IMPORT_TASK_ID } from '../src/private/contract';
+import { TAG_IMAGE_HASH, TAG_IMPORT_TASK_ID, TAG_LOGICAL_ID, TAG_STACK_ID } from '../src/private/contract';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;
@@ -95,6 +95,19 @@ export async function findImageByImportTask(importTaskId: string): Promise<Image
     Filters: [{ Name: `tag:${TAG_IMPORT_TASK_ID}`, Values: [importTaskId] }],
   }));
   return out.Images?.[0];
+}
+
+/** An AMI this handler imported earlier for the same resource of the same stack with the same image properties. */
+export async function findEarlierImport(stackId: string, logicalResourceId: string, imageHash: string): Promise<Image | undefined> {
+  const out = await ec2().send(new DescribeImagesCommand({
+    Owners: ['self'],
+    Filters: [
+      { Name: `tag:${TAG_STACK_ID}`, Values: [stackId] },
+      { Name: `tag:${TAG_LOGICAL_ID}`, Values: [logicalResourceId] },
+      { Name: `tag:${TAG_IMAGE_HASH}`, Values: [imageHash] },
+    ],
+  }));
+  return out.Images?.find((i) => i.State === undefined || i.State === 'available');
 }
 
 /** Snapshots this account owns that the handler tagged with the import task ID. */

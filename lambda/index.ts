@@ -13,6 +13,7 @@ import {
   deadlinePassed,
   deleteAction,
   failureReason,
+  imageDefinitionHash,
   importImageInput,
   isIamPropagationError,
   isImportTaskId,
@@ -29,6 +30,7 @@ import {
   ATTR_IMPORT_TASK_ID,
   ATTR_SNAPSHOT_IDS,
   ATTR_STARTED_AT,
+  TAG_IMPORT_TASK_ID,
   TAG_STACK_ID,
   WireProperties,
 } from '../src/private/contract';
@@ -76,7 +78,7 @@ export async function onEvent(event: HandlerEvent): Promise<OnEventResult> {
       return startImport(event, props);
     case 'Update':
       if (updateNeedsNewImport(event.OldResourceProperties ?? {}, event.ResourceProperties)) {
-        return startImport(event, props);
+        return (await earlierImport(event)) ?? startImport(event, props);
       }
       // Only tags, the removal policy or the wait changed: isComplete re-tags in place.
       return { PhysicalResourceId: event.PhysicalResourceId!, Data: { [ATTR_IMPORT_TASK_ID]: event.PhysicalResourceId! } };
@@ -84,6 +86,21 @@ export async function onEvent(event: HandlerEvent): Promise<OnEventResult> {
       await deleteImport(event, props);
       return { PhysicalResourceId: event.PhysicalResourceId! };
   }
+}
+
+/**
+ * An Update back to properties this resource had before (the rollback of a failed update,
+ * or a change undone) takes the AMI it imported then, when it still exists, instead of
+ * importing the same disks again.
+ */
+async function earlierImport(event: HandlerEvent): Promise<OnEventResult | undefined> {
+  const image = await ec2.findEarlierImport(event.StackId, event.LogicalResourceId, imageDefinitionHash(event.ResourceProperties));
+  const importTaskId = image?.Tags?.find((t) => t.Key === TAG_IMPORT_TASK_ID)?.Value;
+  if (!isImportTaskId(importTaskId)) {
+    return undefined;
+  }
+  log({ message: 'reusing the earlier import of these properties', importTaskId, imageId: image?.ImageId });
+  return { PhysicalResourceId: importTaskId, Data: { [ATTR_IMPORT_TASK_ID]: importTaskId } };
 }
 
 /** Milliseconds ImportImage is retried while a new import role propagates through IAM. */
@@ -176,7 +193,12 @@ async function finish(
   event: HandlerEvent, props: WireProperties, importTaskId: string, imageId: string, snapshotIds: string[],
 ): Promise<IsCompleteResult> {
   const resources = [imageId, ...snapshotIds];
-  await ec2.createTags(resources, resourceTags(props, event.StackId, importTaskId));
+  await ec2.createTags(resources, resourceTags(props, {
+    stackId: event.StackId,
+    logicalResourceId: event.LogicalResourceId,
+    importTaskId,
+    imageHash: imageDefinitionHash(event.ResourceProperties),
+  }));
   if (event.RequestType === 'Update' && event.OldResourceProperties) {
     await ec2.deleteTags(resources, removedTagKeys(parseProperties(event.OldResourceProperties), props));
   }

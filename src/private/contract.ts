@@ -72,6 +72,14 @@ export const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 /** The handler tags the AMI and its snapshots with the import task ID under this key. */
 export const TAG_IMPORT_TASK_ID = 'cdk-vm-import:import-task-id';
 
+/** The handler tags the AMI and its snapshots with the custom resource's logical ID under this key. */
+export const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
+/**
+ * The handler tags the AMI and its snapshots with a hash of the properties that shape the
+ * image under this key, so an Update back to those properties (a rollback) finds it again.
+ */
+export const TAG_IMAGE_HASH = 'cdk-vm-import:image-hash';
+
 /** Removal policy values on the wire. */
 export const REMOVAL_RETAIN = 'retain';
 export const REMOVAL_DESTROY = 'destroy';

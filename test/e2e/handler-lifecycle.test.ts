@@ -43,6 +43,8 @@ const LOGICAL_ID = 'WebServerImageImport1A2B3C4D';
 const ROLE = 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D';
 const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 const TAG_IMPORT_TASK_ID = 'cdk-vm-import:import-task-id';
+const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
+const TAG_IMAGE_HASH = 'cdk-vm-import:image-hash';
 /** A pre-signed S3 URL like CloudFormation's; neither it nor its signature may be logged. */
 const RESPONSE_SIGNATURE = '5ec2e7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d';
 const RESPONSE_URL = 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/'
@@ -279,7 +281,13 @@ function callCount(action: string): number {
 }
 
 function expectHandlerTags(image: ImageState, task: ImportTaskState, userTags: Record<string, string>): void {
-  const expected = { ...userTags, [TAG_STACK_ID]: STACK_ID, [TAG_IMPORT_TASK_ID]: task.importTaskId };
+  const expected = {
+    ...userTags,
+    [TAG_STACK_ID]: STACK_ID,
+    [TAG_LOGICAL_ID]: LOGICAL_ID,
+    [TAG_IMPORT_TASK_ID]: task.importTaskId,
+    [TAG_IMAGE_HASH]: expect.stringMatching(/^[0-9a-f]{64}$/),
+  };
   expect(tagMap(image.tags)).toEqual(expected);
   const snapshots = snapshotsOf(image);
   expect(snapshots).toHaveLength(image.blockDevices.length);
@@ -438,6 +446,47 @@ describe(SUITE, () => {
       expect(server.state.images.has(secondImage.imageId)).toBe(true);
       expect(snapshotsOf(secondImage)).toHaveLength(1);
       expect(activeTasks()).toEqual([]);
+    });
+
+    test('the rollback of a failed disk change takes back the earlier AMI instead of importing again', async () => {
+      const oldProps = basicProps();
+      const first = await createImport(oldProps);
+      const newProps = basicProps({ DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/broken.vmdk' }] });
+      server.queueTaskBehaviour({ failAfter: { stages: 1, message: 'ClientError: Unknown OS / Missing OS files.' } });
+      const failed = await run('Update (new disk) → failed', cfnEvent('Update', newProps, {
+        PhysicalResourceId: first.task.importTaskId, OldResourceProperties: oldProps,
+      }));
+      expect(failed.status).toBe('FAILED');
+      expect(server.state.tasks.size).toBe(2);
+
+      // CloudFormation rolls back with an Update to the old properties. Whichever physical ID
+      // it names, the handler finds the AMI it imported for those properties.
+      for (const physicalId of [first.task.importTaskId, failed.physicalResourceId]) {
+        const rolledBack = await run('Update (rollback)', cfnEvent('Update', oldProps, {
+          PhysicalResourceId: physicalId, OldResourceProperties: newProps,
+        }));
+        expect(rolledBack.error).toBeUndefined();
+        expect(rolledBack.status).toBe('SUCCESS');
+        expect(rolledBack.physicalResourceId).toBe(first.task.importTaskId);
+        expect(rolledBack.data.ImageId).toBe(first.image.imageId);
+      }
+      expect(callCount('ImportImage')).toBe(2);
+      expect(server.state.tasks.size).toBe(2);
+      expect(activeTasks()).toEqual([]);
+    });
+
+    test('an earlier AMI of the same properties that was destroyed is imported again', async () => {
+      const oldProps = basicProps({ RemovalPolicy: 'destroy' });
+      const first = await createImport(oldProps);
+      const newProps = basicProps({ RemovalPolicy: 'destroy', DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk2.vmdk' }] });
+      const second = await run('Update (new disk)', cfnEvent('Update', newProps, { PhysicalResourceId: first.task.importTaskId, OldResourceProperties: oldProps }));
+      await run('Delete old (destroy)', cfnEvent('Delete', oldProps, { PhysicalResourceId: first.task.importTaskId }));
+      const back = await run('Update (back to the first disk)', cfnEvent('Update', oldProps, {
+        PhysicalResourceId: second.physicalResourceId, OldResourceProperties: newProps,
+      }));
+      expect(back.status).toBe('SUCCESS');
+      expect([first.task.importTaskId, second.physicalResourceId]).not.toContain(back.physicalResourceId);
+      expect(callCount('ImportImage')).toBe(3);
     });
 
     test('the same properties in another key order (e.g. after a construct upgrade) are not a change: no new import', async () => {

@@ -5,6 +5,7 @@ import {
   deadlinePassed,
   deleteAction,
   failureReason,
+  imageDefinitionHash,
   importImageInput,
   isAlreadyGone,
   isIamPropagationError,
@@ -161,10 +162,14 @@ test('importImageInput sends Encrypted false as false', () => {
 });
 
 test('resourceTags adds the stack and task tags; removedTagKeys finds dropped keys', () => {
-  expect(resourceTags({ ...BASE, Tags: [{ Key: 'a', Value: '1' }] }, STACK, 'import-ami-1')).toEqual([
+  expect(resourceTags({ ...BASE, Tags: [{ Key: 'a', Value: '1' }] }, {
+    stackId: STACK, logicalResourceId: 'Image', importTaskId: 'import-ami-1', imageHash: 'h',
+  })).toEqual([
     { Key: 'a', Value: '1' },
     { Key: 'cdk-vm-import:stack-id', Value: STACK },
+    { Key: 'cdk-vm-import:logical-id', Value: 'Image' },
     { Key: 'cdk-vm-import:import-task-id', Value: 'import-ami-1' },
+    { Key: 'cdk-vm-import:image-hash', Value: 'h' },
   ]);
   expect(removedTagKeys(
     { ...BASE, Tags: [{ Key: 'a', Value: '1' }, { Key: 'b', Value: '2' }] },
@@ -217,4 +222,11 @@ test('updateNeedsNewImport ignores the order of object keys but not of list item
   expect(updateNeedsNewImport(a, b)).toBe(false);
   const twoDisks = { ...BASE, DiskContainers: [{ S3Key: 'a.vmdk' }, { S3Key: 'b.vmdk' }] };
   expect(updateNeedsNewImport(twoDisks, { ...BASE, DiskContainers: [{ S3Key: 'b.vmdk' }, { S3Key: 'a.vmdk' }] })).toBe(true);
+});
+
+test('imageDefinitionHash ignores key order and the in-place properties, and changes with the image', () => {
+  const a = imageDefinitionHash({ ...BASE, Tags: [{ Key: 'x', Value: '1' }], RemovalPolicy: 'retain', ServiceToken: 's1' });
+  expect(a).toMatch(/^[0-9a-f]{64}$/);
+  expect(imageDefinitionHash({ RoleName: 'r', DiskContainers: BASE.DiskContainers, RemovalPolicy: 'destroy', WaitTimeoutSeconds: '60', ServiceToken: 's2' })).toBe(a);
+  expect(imageDefinitionHash({ ...BASE, BootMode: 'uefi' })).not.toBe(a);
 });

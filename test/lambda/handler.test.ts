@@ -122,7 +122,9 @@ describe('isComplete', () => {
       Tags: [
         { Key: 'team', Value: 'infra' },
         { Key: 'cdk-vm-import:stack-id', Value: STACK },
+        { Key: 'cdk-vm-import:logical-id', Value: 'Image' },
         { Key: 'cdk-vm-import:import-task-id', Value: TASK },
+        { Key: 'cdk-vm-import:image-hash', Value: expect.stringMatching(/^[0-9a-f]{64}$/) },
       ],
     });
   });
@@ -173,6 +175,7 @@ describe('Update', () => {
   });
 
   test('a disk change starts a new import', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(ImportImageCommand).resolves({ ImportTaskId: 'import-ami-new' });
     const result = await onEvent(event({
       RequestType: 'Update',
@@ -181,6 +184,26 @@ describe('Update', () => {
       OldResourceProperties: { ...PROPS, DiskContainers: [{ Format: 'VMDK', S3Bucket: 'b', S3Key: 'old.vmdk' }] },
     }));
     expect(result.PhysicalResourceId).toBe('import-ami-new');
+  });
+
+  test('a change back to earlier properties takes the AMI imported for them, found by its tags', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-old', State: 'available', Tags: [{ Key: 'cdk-vm-import:import-task-id', Value: 'import-ami-old' }] }] });
+    const result = await onEvent(event({
+      RequestType: 'Update',
+      RequestId: 'req-3',
+      PhysicalResourceId: 'import-ami-failed',
+      OldResourceProperties: { ...PROPS, DiskContainers: [{ Format: 'VMDK', S3Bucket: 'b', S3Key: 'broken.vmdk' }] },
+    }));
+    expect(result.PhysicalResourceId).toBe('import-ami-old');
+    expect(ec2.commandCalls(ImportImageCommand)).toHaveLength(0);
+    expect(ec2.commandCalls(DescribeImagesCommand)[0].args[0].input).toEqual({
+      Owners: ['self'],
+      Filters: [
+        { Name: 'tag:cdk-vm-import:stack-id', Values: [STACK] },
+        { Name: 'tag:cdk-vm-import:logical-id', Values: ['Image'] },
+        { Name: 'tag:cdk-vm-import:image-hash', Values: [expect.stringMatching(/^[0-9a-f]{64}$/)] },
+      ],
+    });
   });
 });
 
