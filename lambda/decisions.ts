@@ -187,9 +187,17 @@ export function remedyFor(statusMessage: string): string | undefined {
   return REMEDIES.find(([pattern]) => pattern.test(statusMessage))?.[1];
 }
 
-/** Cuts a message to fit CloudFormation's response. */
+const ELLIPSIS = '…';
+
+/** Cuts a message to at most `max` bytes of UTF-8, to fit CloudFormation's response. */
 export function truncate(text: string, max: number = MAX_REASON_LENGTH): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= max) {
+    return text;
+  }
+  // Decoding a cut multi-byte character yields U+FFFD: drop it.
+  const head = bytes.subarray(0, max - Buffer.byteLength(ELLIPSIS)).toString('utf8').replace(/\uFFFD$/, '');
+  return `${head}${ELLIPSIS}`;
 }
 
 /** The error a failed import reports, with EC2's StatusMessage first. */

@@ -77,8 +77,13 @@ test('failureReason carries EC2\'s message first, then the remedy, within the re
   expect(failureReason('import-ami-1', 'ClientError: Unknown OS / Missing OS files.'))
     .toMatch(/^VM import import-ami-1 failed: ClientError: Unknown OS \/ Missing OS files\. Remedy: /);
   const long = failureReason('import-ami-1', 'x'.repeat(10_000));
-  expect(long.length).toBe(MAX_REASON_LENGTH);
+  expect(Buffer.byteLength(long)).toBe(MAX_REASON_LENGTH);
   expect(long.endsWith('…')).toBe(true);
+  // Multi-byte text is cut by bytes, never in the middle of a character.
+  const wide = failureReason('import-ami-1', '検証'.repeat(5000));
+  expect(Buffer.byteLength(wide)).toBeLessThanOrEqual(MAX_REASON_LENGTH);
+  expect(wide).not.toMatch(/\uFFFD/);
+  expect(wide.endsWith('…')).toBe(true);
 });
 
 test('timeoutReason says how long, the last progress and status', () => {
