@@ -43,6 +43,8 @@ export interface DiskImageOptions {
   /**
    * The block device mapping of the disk, such as `/dev/sda1`.
    *
+   * Checked at synth: `/dev/sd<letter>[<digits>]` or `/dev/xvd<letters>[<digits>]`.
+   *
    * @default - assigned by VM Import
    */
   readonly deviceName?: string;
@@ -153,6 +155,9 @@ export abstract class DiskImage {
   /**
    * A disk image object in an S3 bucket in the stack's Region.
    *
+   * Checked at synth: the bucket must be in the stack's Region; the key must be 1 to 1024
+   * bytes without a leading `/`.
+   *
    * @param bucket the bucket holding the disk image
    * @param key the object key of the disk image
    */
@@ -176,6 +181,8 @@ export abstract class DiskImage {
    * For an `s3://` URL the import role is granted read access to the object; for an
    * `https://` URL, nothing is granted: the URL must carry its own authorization.
    *
+   * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name.
+   *
    * @param url the URL of the disk image
    */
   public static fromUrl(url: string, options: DiskImageOptions = {}): DiskImage {
@@ -184,6 +191,9 @@ export abstract class DiskImage {
 
   /**
    * An EBS snapshot of a disk.
+   *
+   * Checked at synth: an ID of the form `snap-` and 8 or 17 hex digits. A UEFI image from a
+   * snapshot needs the import's `platform`.
    *
    * @param snapshotId the snapshot ID, such as `snap-0123456789abcdef0`
    */

@@ -38,8 +38,10 @@ import { VmImportRole } from './vm-import-role';
  */
 export interface VmImageImportProps {
   /**
-   * The disks to import, boot disk first. An OVA holds all of its disks and is the only
-   * disk of its import.
+   * The disks to import, boot disk first.
+   *
+   * Checked at synth: 1 to 21 disks; an OVA holds all of its disks and must be the only
+   * disk of its import; no two disks on the same `deviceName`.
    */
   readonly diskImages: DiskImage[];
 
@@ -48,6 +50,9 @@ export interface VmImageImportProps {
    * `sts:ExternalId` `vmimport`; it is granted read access to the disk images and use of
    * the encryption key.
    *
+   * Checked at synth: it must belong to the stack's account. Passing the account-wide
+   * `vmimport` role gives a warning, since this stack then adds permissions to a shared role.
+   *
    * @default - a new `VmImportRole`
    */
   readonly role?: iam.IRole;
@@ -55,6 +60,8 @@ export interface VmImageImportProps {
   /**
    * A bucket for disk images, such as images a build pipeline uploads, imported with
    * `DiskImage.fromImportBucket(key)`.
+   *
+   * Checked at synth: it must be in the stack's Region; another account gives a warning.
    *
    * @default - a new bucket: SSL only, public access blocked, versioned, encrypted with
    * `encryptionKey`, retained when the stack is deleted
@@ -93,7 +100,11 @@ export interface VmImageImportProps {
 
   /**
    * The KMS key that encrypts the AMI's snapshots (and the bucket this construct creates).
-   * It must stay enabled during the import. Requires `encrypted`.
+   * It must stay enabled during the import.
+   *
+   * Checked at synth: not with `encrypted: false`; in the stack's Region; a key of another
+   * account, or one imported by reference (whose key policy this stack cannot change),
+   * gives a warning.
    *
    * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is created
    */
@@ -109,12 +120,16 @@ export interface VmImageImportProps {
   /**
    * Information about the upload of the disk images.
    *
+   * Checked at synth: valid dates, `uploadEnd` not before `uploadStart`, `uploadSize` above zero.
+   *
    * @default - none recorded
    */
   readonly clientData?: ClientData;
 
   /**
-   * The license type of the operating system. AWS recommends setting this or `usageOperation`.
+   * The license type of the operating system.
+   *
+   * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
    *
    * @default - VM Import chooses from the operating system
    */
@@ -122,6 +137,8 @@ export interface VmImageImportProps {
 
   /**
    * The usage operation (billing code) of the AMI, such as `RunInstances:0002` for Windows.
+   *
+   * Checked at synth: `RunInstances` or `RunInstances:` and four letters or digits.
    *
    * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
    * @default - VM Import chooses from the operating system
@@ -131,6 +148,10 @@ export interface VmImageImportProps {
   /**
    * ARNs of License Manager license configurations for the AMI.
    *
+   * Checked at synth: each is an
+   * `arn:<partition>:license-manager:<region>:<account>:license-configuration:lic-<32 hex>` ARN.
+   * The import role is granted the License Manager actions VM Import needs on them.
+   *
    * @default - none
    */
   readonly licenseConfigurationArns?: string[];
@@ -139,6 +160,9 @@ export interface VmImageImportProps {
    * Tags for the import task, the AMI and each of its snapshots. Tags applied with
    * `Tags.of(...)` to this construct or the stack are added too.
    *
+   * Checked at synth: keys of 1 to 127 characters that start neither with `aws:` (reserved
+   * by AWS) nor with `cdk-vm-import:` (this library's own), values of at most 256.
+   *
    * @default - none besides the handler's own `cdk-vm-import:*` tags
    */
   readonly tags?: { [key: string]: string };
@@ -146,13 +170,16 @@ export interface VmImageImportProps {
   /**
    * The boot mode of the image.
    *
+   * Checked at synth: `uefi-preferred` is rejected (not supported for imports). A local disk
+   * image with an EFI System Partition imported without `BootMode.UEFI` gives a warning.
+   *
    * @default - VM Import detects it
    */
   readonly bootMode?: BootMode;
 
   /**
    * The operating system of the image. Required for a UEFI image imported from an EBS
-   * snapshot. Also decides the operating system type and user data of instances launched
+   * snapshot (checked at synth). Also decides the operating system type and user data of instances launched
    * from this construct as an `ec2.IMachineImage`.
    *
    * @default - VM Import detects it; instances built from this construct are Linux
@@ -161,6 +188,8 @@ export interface VmImageImportProps {
 
   /**
    * The architecture of the image.
+   *
+   * Checked at synth: only `i386` and `x86_64`; ImportImage does not import arm64 images.
    *
    * @default - VM Import detects it
    */
@@ -176,7 +205,7 @@ export interface VmImageImportProps {
   /**
    * What happens to the AMI and its snapshots when this resource leaves the stack or is
    * replaced: `RETAIN` keeps them, `DESTROY` deregisters the AMI and deletes its snapshots.
-   * An import still running is cancelled either way.
+   * An import still running is cancelled either way. Other policies are rejected at synth.
    *
    * @default RemovalPolicy.RETAIN
    */
@@ -184,8 +213,10 @@ export interface VmImageImportProps {
 
   /**
    * How long to wait for EC2 to finish the import. When it runs out, the import task is
-   * cancelled and the deployment fails with the task's last progress. At most 55 minutes:
-   * CloudFormation waits at most one hour for a custom resource.
+   * cancelled and the deployment fails with the task's last progress.
+   *
+   * Checked at synth: from 30 seconds (one poll) to 55 minutes, because CloudFormation waits
+   * at most one hour for a custom resource.
    *
    * @default Duration.minutes(55)
    */
