@@ -291,8 +291,6 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       : undefined);
 
     this.bucket = props.bucket ?? this.createBucket(props);
-
-
     this.role = props.role ?? new VmImportRole(this, 'Role');
     if (encrypted && this.encryptionKey) {
       grantEncryptSnapshots(this.role, this.encryptionKey);

@@ -401,6 +401,23 @@ describe('DiskImage.fromAsset inspects the file', () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('EFI System Partition'))).toHaveLength(0);
   });
 
+  test('changing one byte of the disk changes its asset key, and so starts a new import', () => {
+    const disk = path.join(dir, 'changing.raw');
+    fs.copyFileSync(espDisk, disk);
+    const keyOf = () => {
+      const stack = newStack();
+      importOf(stack, disk, BootMode.UEFI);
+      const imports = Template.fromStack(stack).findResources('Custom::VmImageImport');
+      return Object.values(imports)[0].Properties.DiskContainers[0].S3Key as string;
+    };
+    const before = keyOf();
+    expect(keyOf()).toBe(before);
+    const fd = fs.openSync(disk, 'r+');
+    fs.writeSync(fd, Buffer.from([0x42]), 0, 1, 6 * 1024 * 1024);
+    fs.closeSync(fd);
+    expect(keyOf()).not.toBe(before);
+  });
+
   test('a format that contradicts the bytes is an error naming both', () => {
     const stack = newStack();
     expect(() => new VmImageImport(stack, 'Import', {
