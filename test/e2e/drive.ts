@@ -5,10 +5,12 @@
  * answers `IsComplete: true` or throws. Records every invocation and the log lines it wrote.
  */
 import * as fs from 'fs';
+import type * as HttpsModule from 'https';
 import { isBuiltin } from 'module';
 import * as path from 'path';
 import { format } from 'util';
 import * as vm from 'vm';
+import { LocalEc2 } from './local-ec2';
 import type { HandlerEvent, IsCompleteResult, OnEventResult } from '../../lambda/index';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -300,4 +302,78 @@ export function jsonLines(logs: readonly string[]): Record<string, unknown>[] {
       return [];
     }
   });
+}
+
+export interface LocalHandlerOptions {
+  /** The account LocalEc2 owns images and snapshots in. */
+  readonly accountId: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** VM_IMPORT_IAM_RETRY_SECONDS for the handler. @default 2 */
+  readonly iamRetrySeconds?: number;
+}
+
+/** The bundled handler wired to a LocalEc2 server, with HTTPS blocked and console captured. */
+export interface LocalHandler {
+  readonly server: LocalEc2;
+  readonly driver: LifecycleDriver;
+  readonly capture: LogCapture;
+  /** HTTPS requests that were refused (a real AWS endpoint is always HTTPS): must stay empty. */
+  readonly blockedRequests: readonly string[];
+  /** Stops the server; restores https, console and the environment. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a LocalEc2 server on 127.0.0.1, blocks every HTTPS request of this process, points
+ * the bundled handler's EC2 client at the server with throwaway credentials (no profile,
+ * session token or instance metadata), loads the bundle and starts capturing its logs.
+ */
+export async function startLocalHandler(options: LocalHandlerOptions): Promise<LocalHandler> {
+  const blockedRequests: string[] = [];
+  const https = jest.requireActual<typeof HttpsModule>('https');
+  const block = (...args: unknown[]): never => {
+    blockedRequests.push(format(args[0]));
+    throw new Error('an HTTPS request was attempted; only the local EC2 server may be contacted');
+  };
+  const spies = [jest.spyOn(https, 'request').mockImplementation(block), jest.spyOn(https, 'get').mockImplementation(block)];
+  const savedEnv: Record<string, string | undefined> = {};
+  const capture = new LogCapture();
+  let server: LocalEc2 | undefined;
+  const stop = async (): Promise<void> => {
+    capture.stop();
+    spies.forEach((spy) => spy.mockRestore());
+    await server?.stop();
+    for (const [key, value] of Object.entries(savedEnv)) {
+      if (value === undefined) {
+        delete process.env[key];
+      } else {
+        process.env[key] = value;
+      }
+    }
+  };
+  try {
+    const region = options.region ?? 'us-east-1';
+    server = await LocalEc2.start({ accountId: options.accountId, region });
+    const env = {
+      AWS_ENDPOINT_URL_EC2: server.endpoint,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'AKIDLOCALEC2TEST',
+      AWS_SECRET_ACCESS_KEY: 'local-ec2-test-secret',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      VM_IMPORT_IAM_RETRY_SECONDS: String(options.iamRetrySeconds ?? 2),
+    };
+    for (const key of [...Object.keys(env), 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ENDPOINT_URL']) {
+      savedEnv[key] = process.env[key];
+    }
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_ENDPOINT_URL;
+    const driver = new LifecycleDriver(loadBundledHandler(env), capture);
+    capture.start();
+    return { server, driver, capture, blockedRequests, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
