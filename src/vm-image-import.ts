@@ -281,6 +281,12 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const encrypted = props.encrypted ?? true;
     this.platform = props.platform;
     this.tags = new TagManager(TagType.KEY_VALUE, RESOURCE_TYPE, props.tags);
+    // The stack's own tags (`StackProps.tags`) reach only what CloudFormation manages, not the
+    // AMI: add them at the lowest priority, so that this construct's tags and Tags.of() win,
+    // and Tags.of(...).remove() and excludeResourceTypes keep working.
+    for (const [key, value] of Object.entries(Stack.of(this).tags.tagValues())) {
+      this.tags.setTag(key, value, 0);
+    }
 
     this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket
       ? new kms.Key(this, 'Key', {
@@ -319,7 +325,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       Hypervisor: props.hypervisor,
       ClientData: props.clientData && toWireClientData(props.clientData),
       LicenseConfigurationArns: props.licenseConfigurationArns,
-      Tags: Lazy.any({ produce: () => this.renderTags() }) as unknown as WireProperties['Tags'],
+      Tags: Lazy.any({ produce: () => (this.tags.hasTags() ? this.tags.renderTags() : undefined) }) as unknown as WireProperties['Tags'],
       RemovalPolicy: (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.DESTROY ? REMOVAL_DESTROY : REMOVAL_RETAIN,
       WaitTimeoutSeconds: String((props.timeout ?? MAX_WAIT).toSeconds()),
     };
@@ -371,12 +377,6 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   public getImage(_scope: Construct): ec2.MachineImageConfig {
     const osType = this.platform === Platform.WINDOWS ? ec2.OperatingSystemType.WINDOWS : ec2.OperatingSystemType.LINUX;
     return { imageId: this.imageId, osType, userData: ec2.UserData.forOperatingSystem(osType) };
-  }
-
-  private renderTags(): Array<{ Key: string; Value: string }> | undefined {
-    const merged = { ...Stack.of(this).tags.tagValues(), ...this.tags.tagValues() };
-    const tags = Object.entries(merged).map(([Key, Value]) => ({ Key, Value }));
-    return tags.length > 0 ? tags : undefined;
   }
 }
 

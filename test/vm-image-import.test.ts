@@ -182,13 +182,27 @@ describe('VmImageImport resources', () => {
     ]));
   });
 
-  test('tags from Tags.of(stack) reach the AMI and its snapshots', () => {
-    const stack = newStack();
+  test('tags from Tags.of(stack) and the stack\'s own tags reach the AMI and its snapshots', () => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: { owner: 'platform', app: 'overridden' } });
     bucketImport(stack, 'Import', { tags: { app: 'web' } });
     Tags.of(stack).add('cost-center', '42');
     Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
-      Tags: [{ Key: 'cost-center', Value: '42' }, { Key: 'app', Value: 'web' }],
+      Tags: [{ Key: 'app', Value: 'web' }, { Key: 'cost-center', Value: '42' }, { Key: 'owner', Value: 'platform' }],
     });
+  });
+
+  test('Tags.of() exclusions and removals apply to the AMI\'s tags too', () => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: { owner: 'platform' } });
+    const imp = bucketImport(stack, 'Import', { tags: { app: 'web' } });
+    Tags.of(stack).add('cost-center', '42', { excludeResourceTypes: ['Custom::VmImageImport'] });
+    Tags.of(imp).remove('owner');
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { Tags: [{ Key: 'app', Value: 'web' }] });
+  });
+
+  test('no tags at all sends no Tags property', () => {
+    const stack = newStack();
+    bucketImport(stack);
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { Tags: Match.absent() });
   });
 
   test('the custom resource waits for the import role and its policy', () => {
