@@ -8,20 +8,18 @@
  * Needs the bundle: `npx projen bundle` (the projen test task runs it first).
  */
 import { randomUUID } from 'crypto';
-import type * as HttpsModule from 'https';
-import { format } from 'util';
 import { CancelImportTaskCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CfnEvent,
   CREATE_FAILED_MARKER,
-  HandlerModule,
   jsonLines,
   LifecycleDriver,
   LifecycleOptions,
   LifecycleOutcome,
-  loadBundledHandler,
+  LocalHandler,
   LogCapture,
   MAX_RESPONSE_BYTES,
+  startLocalHandler,
 } from './drive';
 import {
   CANCELLED_MESSAGE,
@@ -130,14 +128,11 @@ function cfnEvent(requestType: CfnEvent['RequestType'], props: Props, options: E
 
 // ------------------------------------------------------------------ shared fixture
 
+let local: LocalHandler;
 let server: LocalEc2;
-let handler: HandlerModule;
 let driver: LifecycleDriver;
+let capture: LogCapture;
 let outOfBand: EC2Client;
-const capture = new LogCapture();
-const savedEnv: Record<string, string | undefined> = {};
-const blockedRequests: string[] = [];
-let httpsSpy: jest.SpyInstance | undefined;
 
 interface CountRow {
   readonly scenario: string;
@@ -150,50 +145,20 @@ interface CountRow {
 const invocationCounts: CountRow[] = [];
 
 beforeAll(async () => {
-  // Belt and braces: a real AWS endpoint is always HTTPS; LocalEc2 is plain HTTP on 127.0.0.1.
-  const https = jest.requireActual<typeof HttpsModule>('https');
-  httpsSpy = jest.spyOn(https, 'request').mockImplementation((...args: unknown[]) => {
-    blockedRequests.push(format(args[0]));
-    throw new Error('handler-lifecycle.test: an HTTPS request was attempted; only the local EC2 server may be contacted');
-  });
-  server = await LocalEc2.start({ accountId: ACCOUNT });
-  const env = {
-    AWS_ENDPOINT_URL_EC2: server.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDLOCALEC2TEST',
-    AWS_SECRET_ACCESS_KEY: 'local-ec2-test-secret',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    VM_IMPORT_IAM_RETRY_SECONDS: '2',
-  };
-  for (const key of [...Object.keys(env), 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ENDPOINT_URL']) {
-    savedEnv[key] = process.env[key];
-  }
-  delete process.env.AWS_SESSION_TOKEN;
-  delete process.env.AWS_PROFILE;
-  delete process.env.AWS_ENDPOINT_URL;
-  handler = loadBundledHandler(env);
-  driver = new LifecycleDriver(handler, capture);
+  // HTTPS is blocked (a real AWS endpoint is always HTTPS; LocalEc2 is plain HTTP on 127.0.0.1).
+  local = await startLocalHandler({ accountId: ACCOUNT });
+  ({ server, driver, capture } = local);
   outOfBand = new EC2Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
     maxAttempts: 1,
   });
-  capture.start();
 });
 
 afterAll(async () => {
-  capture.stop();
-  httpsSpy?.mockRestore();
   outOfBand?.destroy();
-  await server?.stop();
-  for (const [key, value] of Object.entries(savedEnv)) {
-    if (value === undefined) {
-      delete process.env[key];
-    } else {
-      process.env[key] = value;
-    }
-  }
+  await local?.stop();
   if (invocationCounts.length > 0) {
     const header = 'handler invocations per simulated request (onEvent + isComplete; EC2 API calls incl. retries)';
     const rows = invocationCounts.map((r) =>
@@ -211,7 +176,7 @@ afterEach(() => {
   const leaked = capture.lines.filter((line) => line.includes(RESPONSE_SIGNATURE) || line.includes('cloudformation-custom-resource-response'));
   capture.clear();
   expect(leaked).toEqual([]);
-  expect(blockedRequests).toEqual([]);
+  expect(local.blockedRequests).toEqual([]);
 });
 
 /** Runs one request through the driver and records its invocation counts. */
