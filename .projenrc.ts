@@ -39,6 +39,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   devDeps: [
     '@aws-sdk/client-ec2@^3',
+    '@aws-sdk/client-sfn@^3',
+    '@aws-sdk/client-cloudformation@^3',
     '@types/aws-lambda',
     'aws-sdk-client-mock@^4',
     'esbuild',
@@ -47,6 +49,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@~2.38.2',
     '@aws-cdk/integ-runner@2.197.10',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    'aws-local-stepfunctions@3.0.0',
   ],
 
   eslintOptions: {

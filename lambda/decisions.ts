@@ -3,37 +3,78 @@
  * import task's state means, and what to tell CloudFormation. Table-tested.
  */
 import { createHash } from 'crypto';
-import type { ImportImageCommandInput, ImportImageTask, Tag } from '@aws-sdk/client-ec2';
+import type { ImportImageCommandInput, ImportImageTask } from '@aws-sdk/client-ec2';
 import {
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
-  TAG_IMAGE_HASH,
   TAG_IMPORT_TASK_ID,
   TAG_LOGICAL_ID,
   TAG_STACK_ID,
   WireProperties,
+  WireResultProperties,
+  WireTag,
 } from '../src/private/contract';
 
 /** CloudFormation rejects a response over 4096 bytes; leave room for the rest of it. */
 export const MAX_REASON_LENGTH = 3000;
 
-/** How long an import may wait when the resource does not say. */
-export const DEFAULT_WAIT_TIMEOUT_SECONDS = 55 * 60;
+/** How long an import may wait when the resource does not say: 6 hours. */
+export const DEFAULT_WAIT_TIMEOUT_SECONDS = 6 * 3600;
 
-const IMPORT_TASK_ID = /^import-ami-[0-9a-z]+$/;
+/** How often the task is polled when the resource does not say. */
+export const DEFAULT_POLL_INTERVAL_SECONDS = 30;
 
-/** Whether a physical resource ID names an import task (and not a Create that never started). */
-export function isImportTaskId(id: string | undefined): id is string {
-  return id !== undefined && IMPORT_TASK_ID.test(id);
+/** The longest a WaitCondition waits (CloudFormation's maximum), in seconds. */
+export const MAX_WAIT_CONDITION_SECONDS = 43_200;
+
+/**
+ * Time kept in hand before a WaitCondition's 12 hours run out, so that an import that
+ * times out reports its own reason (after at most one more poll) before CloudFormation
+ * reports the WaitCondition's timeout.
+ */
+export const WAIT_CONDITION_MARGIN_SECONDS = 15;
+
+const AMI_ID = /^ami-[0-9a-f]+$/;
+
+/** Whether a physical resource ID names an AMI (and not a result that never had one). */
+export function isImageId(id: string | undefined): id is string {
+  return id !== undefined && AMI_ID.test(id);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * The name of the execution that runs one import. It is derived from the stack, the start
+ * resource and its WaitCondition (whose ID carries the hash of what shapes the image), so
+ * a duplicated or retried request finds the same execution, and an Update back to earlier
+ * properties (a rollback) finds the execution that imported them. `attempt`, a request ID,
+ * names a fresh execution when the earlier one failed or its AMI is gone.
+ * Step Functions allows 80 characters of letters, digits, '-' and '_'.
+ */
+export function executionName(stackId: string, logicalResourceId: string, waitConditionId: string, attempt?: string): string {
+  const base = `vmimport-${sha256(`${stackId}\n${logicalResourceId}\n${waitConditionId}`).slice(0, 40)}`;
+  return attempt === undefined ? base : `${base}-${sha256(attempt).slice(0, 16)}`;
 }
 
 /**
- * ImportImage's idempotency token, derived from the CloudFormation request so a retried
- * or duplicated Create returns the same task instead of starting a second import.
- * EC2 accepts at most 64 ASCII characters: a SHA-256 in hex is exactly that.
+ * ImportImage's idempotency token, derived from the execution so a retried start step
+ * returns the same task instead of starting a second import. EC2 accepts at most 64
+ * ASCII characters: a SHA-256 in hex is exactly that.
  */
-export function clientToken(stackId: string, logicalResourceId: string, requestId: string): string {
-  return createHash('sha256').update(`${stackId}\n${logicalResourceId}\n${requestId}`).digest('hex');
+export function clientToken(executionArn: string): string {
+  return sha256(`cdk-vm-import\n${executionArn}`);
+}
+
+/** When an import's wait runs out: its timeout from now, never past the WaitCondition's 12 hours. */
+export function importDeadline(nowMs: number, waitTimeoutSeconds: number, pollIntervalSeconds: number): Date {
+  const latest = MAX_WAIT_CONDITION_SECONDS - pollIntervalSeconds - WAIT_CONDITION_MARGIN_SECONDS;
+  return new Date(nowMs + Math.min(waitTimeoutSeconds, latest) * 1000);
+}
+
+/** A positive whole number of seconds from a wire string, or the default. */
+export function wireSeconds(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
 /** Reads the custom resource's properties, failing clearly on a malformed request. */
@@ -48,11 +89,24 @@ export function parseProperties(raw: Record<string, unknown> | undefined): WireP
   if (typeof raw.RoleName !== 'string' || raw.RoleName.length === 0) {
     throw new Error('The custom resource property RoleName must be a non-empty string.');
   }
-  const removal = raw.RemovalPolicy ?? REMOVAL_RETAIN;
+  checkRemovalPolicy(raw.RemovalPolicy);
+  return raw as unknown as WireProperties;
+}
+
+/** Reads the result resource's properties, failing clearly on a malformed request. */
+export function parseResultProperties(raw: Record<string, unknown> | undefined): WireResultProperties {
+  if (!raw || typeof raw !== 'object' || typeof raw.ExecutionArn !== 'string' || raw.ExecutionArn.length === 0) {
+    throw new Error('The custom resource property ExecutionArn must be a non-empty string.');
+  }
+  checkRemovalPolicy(raw.RemovalPolicy);
+  return raw as unknown as WireResultProperties;
+}
+
+function checkRemovalPolicy(value: unknown): void {
+  const removal = value ?? REMOVAL_RETAIN;
   if (removal !== REMOVAL_RETAIN && removal !== REMOVAL_DESTROY) {
     throw new Error(`The custom resource property RemovalPolicy must be '${REMOVAL_RETAIN}' or '${REMOVAL_DESTROY}', got '${String(removal)}'.`);
   }
-  return raw as unknown as WireProperties;
 }
 
 /** Which import of which resource of which stack an AMI comes from. */
@@ -60,23 +114,25 @@ export interface ImportIdentity {
   readonly stackId: string;
   readonly logicalResourceId: string;
   readonly importTaskId: string;
-  /** `imageDefinitionHash` of the properties the import was started with. */
-  readonly imageHash: string;
 }
 
-/** The tags the handler puts on the AMI and its snapshots. */
-export function resourceTags(props: WireProperties, identity: ImportIdentity): Tag[] {
+/** The tags the engine puts on the AMI and its snapshots: the user's, then the library's own. */
+export function resourceTags(props: Pick<WireProperties, 'Tags'>, identity: ImportIdentity): WireTag[] {
   return [
-    ...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })),
+    ...userTags(props),
     { Key: TAG_STACK_ID, Value: identity.stackId },
     { Key: TAG_LOGICAL_ID, Value: identity.logicalResourceId },
     { Key: TAG_IMPORT_TASK_ID, Value: identity.importTaskId },
-    { Key: TAG_IMAGE_HASH, Value: identity.imageHash },
   ];
 }
 
+/** The user's tags alone (stack and Tags.of() tags included): what an Update re-applies. */
+export function userTags(props: Pick<WireProperties, 'Tags'>): WireTag[] {
+  return (props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value }));
+}
+
 /** Tag keys present in the old properties and absent from the new. */
-export function removedTagKeys(oldProps: WireProperties, newProps: WireProperties): string[] {
+export function removedTagKeys(oldProps: Pick<WireProperties, 'Tags'>, newProps: Pick<WireProperties, 'Tags'>): string[] {
   const kept = new Set((newProps.Tags ?? []).map((t) => t.Key));
   return (oldProps.Tags ?? []).map((t) => t.Key).filter((k) => !kept.has(k));
 }
@@ -116,31 +172,6 @@ export function importImageInput(props: WireProperties, token: string, stackId: 
       Tags: [...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })), { Key: TAG_STACK_ID, Value: stackId }],
     }],
   };
-}
-
-/** The properties whose change does not change the image: tags, removal policy and wait budget. */
-const IN_PLACE_PROPERTIES = new Set(['ServiceToken', 'Tags', 'RemovalPolicy', 'WaitTimeoutSeconds']);
-
-/** The properties that shape the image, without those an in-place update may change. */
-function imageDefinition(raw: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(raw).filter(([key]) => !IN_PLACE_PROPERTIES.has(key)));
-}
-
-/** A hash of the properties that shape the image: equal for equal images, whatever the key order. */
-export function imageDefinitionHash(raw: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(imageDefinition(raw)) ?? '').digest('hex');
-}
-
-/** Whether an Update must start a new import (and so a new physical resource). */
-export function updateNeedsNewImport(oldRaw: Record<string, unknown>, newRaw: Record<string, unknown>): boolean {
-  return canonicalJson(imageDefinition(oldRaw)) !== canonicalJson(imageDefinition(newRaw));
-}
-
-/** JSON with object keys sorted: the order of keys is not a change (the order of list items is). */
-function canonicalJson(value: unknown): string | undefined {
-  return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
 }
 
 /** What an import task's state means. */
@@ -214,33 +245,27 @@ export function timeoutReason(importTaskId: string, waitedSeconds: number, progr
   );
 }
 
-/** Whether the import's own deadline has passed. */
-export function deadlinePassed(startedAtMs: number, nowMs: number, waitTimeoutSeconds: number): boolean {
-  return nowMs - startedAtMs >= waitTimeoutSeconds * 1000;
-}
-
-/** What Delete must do for a task in this state. */
-export type DeleteAction = 'cancel' | 'destroy' | 'find-and-destroy' | 'nothing';
-
-export function deleteAction(outcome: TaskOutcome, removalPolicy: string | undefined): DeleteAction {
-  const destroy = removalPolicy === REMOVAL_DESTROY;
-  switch (outcome.kind) {
-    case 'running':
-      return 'cancel';
-    case 'completed':
-      return destroy ? 'destroy' : 'nothing';
-    case 'missing':
-      // Older than EC2's 7-day listing window: find the AMI by the tag the handler put on it.
-      return destroy ? 'find-and-destroy' : 'nothing';
-    case 'failed':
-      return 'nothing';
-  }
-}
-
 /** The error ImportImage returns while a new role has not yet propagated through IAM. */
 export function isIamPropagationError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
   return /service role .* does not exist or does not have sufficient permissions/i.test(message);
+}
+
+/**
+ * Whether ImportImage was refused because too many imports are running in the account
+ * and Region. The quota's error code is not documented: any of these codes, or a message
+ * about too many active tasks, means "wait and try again".
+ */
+export function isQuotaError(error: unknown): boolean {
+  const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : String(error);
+  return /^(ResourceLimitExceeded|ResourceCountLimitExceeded|TaskLimitExceeded)$/.test(name)
+    || /too many (active|concurrent|running|import)|(active|concurrent|running) (import )?tasks? (limit|quota)|maximum number of (active|concurrent|running)/i.test(message);
+}
+
+/** `DeleteSnapshot` while the snapshot's AMI is (still) registered. */
+export function isSnapshotInUse(error: unknown): boolean {
+  return error instanceof Error && error.name === 'InvalidSnapshot.InUse';
 }
 
 /** Errors that mean the thing to delete is already gone. */
@@ -252,4 +277,57 @@ export function isAlreadyGone(error: unknown): boolean {
 /** The next wait of a bounded exponential backoff, in milliseconds. */
 export function backoffDelay(attempt: number, firstDelayMs: number, maxDelayMs: number): number {
   return Math.min(maxDelayMs, firstDelayMs * 2 ** attempt);
+}
+
+/** What the start resource does with the execution of its name that already exists. */
+export type ExistingExecution = 'none' | 'running' | 'succeeded-image-present' | 'succeeded-image-gone' | 'ended-otherwise';
+
+/** Whether the start resource reuses an existing execution or starts a fresh one. */
+export function reuseExecution(existing: ExistingExecution): 'reuse' | 'start' | 'start-fresh' {
+  switch (existing) {
+    case 'none':
+      return 'start';
+    case 'running':
+    case 'succeeded-image-present':
+      // A duplicate delivery, or an Update back to properties already imported (a rollback).
+      return 'reuse';
+    case 'succeeded-image-gone':
+    case 'ended-otherwise':
+      // The earlier import failed, was stopped, or its AMI was destroyed: import again.
+      return 'start-fresh';
+  }
+}
+
+/**
+ * The reason an execution's failure carries: a Lambda step's error arrives as a JSON
+ * `Cause` with an `errorMessage`; any other error as text.
+ */
+export function causeMessage(error: string | undefined, cause: string | undefined): string {
+  if (cause) {
+    try {
+      const parsed: unknown = JSON.parse(cause);
+      if (parsed && typeof parsed === 'object' && typeof (parsed as { errorMessage?: unknown }).errorMessage === 'string') {
+        return (parsed as { errorMessage: string }).errorMessage;
+      }
+    } catch {
+      // not JSON: the cause is the message
+    }
+    return cause;
+  }
+  return error ?? 'unknown error';
+}
+
+/**
+ * Whether SignalResource failed because the WaitCondition is not there (yet): the
+ * execution can end before CloudFormation has created it.
+ */
+export function isSignalTargetMissing(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /does not exist|not found/i.test(message) && !/stack .*does not exist/i.test(message);
+}
+
+/** Whether SignalResource failed because the WaitCondition no longer waits (already signalled, or deleted with its stack). */
+export function isSignalTargetDone(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /not in (a )?(CREATE_IN_PROGRESS|an? .*IN_PROGRESS)|already|stack .*does not exist/i.test(message);
 }

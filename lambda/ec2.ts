@@ -10,7 +10,6 @@ import {
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeImportImageTasksCommand,
-  DescribeSnapshotsCommand,
   EC2Client,
   Image,
   ImportImageCommand,
@@ -18,8 +17,7 @@ import {
   ImportImageTask,
   Tag,
 } from '@aws-sdk/client-ec2';
-import { isAlreadyGone } from './decisions';
-import { TAG_IMAGE_HASH, TAG_IMPORT_TASK_ID, TAG_LOGICAL_ID, TAG_STACK_ID } from '../src/private/contract';
+import { backoffDelay, isAlreadyGone, isSnapshotInUse } from './decisions';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;
@@ -53,6 +51,7 @@ export async function describeImportTask(importTaskId: string): Promise<ImportIm
   }
 }
 
+/** Cancels an active import task. EC2 refuses (a 400) when the task is no longer active. */
 export async function cancelImportTask(importTaskId: string, reason: string): Promise<void> {
   await ec2().send(new CancelImportTaskCommand({ ImportTaskId: importTaskId, CancelReason: reason }));
 }
@@ -60,13 +59,6 @@ export async function cancelImportTask(importTaskId: string, reason: string): Pr
 export async function createTags(resourceIds: string[], tags: Tag[]): Promise<void> {
   if (resourceIds.length > 0 && tags.length > 0) {
     await ec2().send(new CreateTagsCommand({ Resources: resourceIds, Tags: tags }));
-  }
-}
-
-/** Tags each resource on its own, skipping those that are already gone. */
-export async function tagEach(resourceIds: string[], tags: Tag[]): Promise<void> {
-  for (const id of resourceIds) {
-    await ignoreGone(ec2().send(new CreateTagsCommand({ Resources: [id], Tags: tags })));
   }
 }
 
@@ -88,45 +80,34 @@ export async function describeImage(imageId: string): Promise<Image | undefined>
   }
 }
 
-/** The AMI this account owns that the handler tagged with the import task ID. */
-export async function findImageByImportTask(importTaskId: string): Promise<Image | undefined> {
-  const out = await ec2().send(new DescribeImagesCommand({
-    Owners: ['self'],
-    Filters: [{ Name: `tag:${TAG_IMPORT_TASK_ID}`, Values: [importTaskId] }],
-  }));
-  return out.Images?.[0];
-}
-
-/** An AMI this handler imported earlier for the same resource of the same stack with the same image properties. */
-export async function findEarlierImport(stackId: string, logicalResourceId: string, imageHash: string): Promise<Image | undefined> {
-  const out = await ec2().send(new DescribeImagesCommand({
-    Owners: ['self'],
-    Filters: [
-      { Name: `tag:${TAG_STACK_ID}`, Values: [stackId] },
-      { Name: `tag:${TAG_LOGICAL_ID}`, Values: [logicalResourceId] },
-      { Name: `tag:${TAG_IMAGE_HASH}`, Values: [imageHash] },
-    ],
-  }));
-  return out.Images?.find((i) => i.State === undefined || i.State === 'available');
-}
-
-/** Snapshots this account owns that the handler tagged with the import task ID. */
-export async function findSnapshotsByImportTask(importTaskId: string): Promise<string[]> {
-  const out = await ec2().send(new DescribeSnapshotsCommand({
-    OwnerIds: ['self'],
-    Filters: [{ Name: `tag:${TAG_IMPORT_TASK_ID}`, Values: [importTaskId] }],
-  }));
-  return (out.Snapshots ?? []).map((s) => s.SnapshotId).filter((s): s is string => !!s);
-}
-
 /** Deregisters an AMI; one that is already gone is not an error. */
 export async function deregisterImage(imageId: string): Promise<void> {
   await ignoreGone(ec2().send(new DeregisterImageCommand({ ImageId: imageId })));
 }
 
-/** Deletes a snapshot; one that is already gone is not an error. */
-export async function deleteSnapshot(snapshotId: string): Promise<void> {
-  await ignoreGone(ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
+/**
+ * Deletes a snapshot; one that is already gone is not an error. Right after its AMI is
+ * deregistered EC2 may still answer `InvalidSnapshot.InUse` for a while: that is retried
+ * with backoff for up to `inUseBudgetMs`.
+ */
+export async function deleteSnapshot(snapshotId: string, inUseBudgetMs: number): Promise<void> {
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ignoreGone(ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
+      return;
+    } catch (error) {
+      const delay = backoffDelay(attempt, 1000, 20_000);
+      if (!isSnapshotInUse(error) || Date.now() - started + delay > inUseBudgetMs) {
+        throw error;
+      }
+      await sleep(delay);
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function ignoreGone(call: Promise<unknown>): Promise<void> {

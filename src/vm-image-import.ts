@@ -1,4 +1,7 @@
+import { createHash } from 'crypto';
 import {
+  CfnResource,
+  CfnWaitCondition,
   CustomResource,
   Duration,
   Fn,
@@ -13,23 +16,30 @@ import {
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, ClientData, Hypervisor, LicenseType, Platform } from './import-options';
 import {
   ATTR_IMAGE_ID,
+  ATTR_IMPORT_TASK_ID,
   ATTR_SNAPSHOT_IDS,
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
   RESOURCE_TYPE,
+  RESULT_RESOURCE_TYPE,
   WireClientData,
   WireDiskContainer,
   WireProperties,
+  WireResultProperties,
 } from './private/contract';
+import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
+
+const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
 import { grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
 import { acceptNagFindings } from './private/nag';
-import { MAX_WAIT, VmImportProvider } from './private/provider';
 import { validateDisks, validateImport, validateResources } from './private/validate';
 import { VmImportRole } from './vm-import-role';
 
@@ -212,15 +222,30 @@ export interface VmImageImportProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * How long to wait for EC2 to finish the import. When it runs out, the import task is
-   * cancelled and the deployment fails with the task's last progress.
+   * How long to wait for EC2 to finish the import, counted from its start (time spent
+   * waiting for EC2's concurrent-import quota counts too). When it runs out, the import
+   * task is cancelled and the deployment fails with the task's last progress.
    *
-   * Checked at synth: from 30 seconds (one poll) to 55 minutes, because CloudFormation waits
-   * at most one hour for a custom resource.
+   * The wait runs in a Step Functions execution behind an `AWS::CloudFormation::WaitCondition`,
+   * whose 12 hours are the most CloudFormation waits for anything: a 12-hour timeout ends
+   * one poll interval and 15 seconds early, so the stack reports the import's own reason.
+   * Changing only the timeout does not import again.
    *
-   * @default Duration.minutes(55)
+   * Checked at synth: from one `pollInterval` to 12 hours.
+   *
+   * @default Duration.hours(6)
    */
   readonly timeout?: Duration;
+
+  /**
+   * How often the import task is polled. A failed import fails the stack within one
+   * interval of EC2 reporting it; each poll costs three Step Functions state transitions.
+   *
+   * Checked at synth: from 5 seconds to 1 hour, whole seconds.
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly pollInterval?: Duration;
 }
 
 /**
@@ -258,6 +283,13 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   public readonly snapshotIds: string[];
   /** The ID of the import task, such as `import-ami-0123456789abcdef0`. */
   public readonly importTaskId: string;
+  /**
+   * The stack's import engine state machine; each import is one execution of it, whose
+   * history shows the task's progress. Shared by every import in the stack.
+   */
+  public readonly stateMachine: sfn.IStateMachine;
+  /** The log group of the stack's import engine (its function and state machine). */
+  public readonly logGroup: logs.ILogGroup;
   /** The service role VM Import assumes. */
   public readonly role: iam.IRole;
   /** The disk image bucket. */
@@ -308,12 +340,17 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const disks = props.diskImages.map((disk) => disk.bind(this, { role: this.role, bucket: this.bucket, bootMode: props.bootMode }));
     validateDisks(this, props, disks);
 
-    const provider = VmImportProvider.getOrCreate(this);
-    this.role.grantPassRole(provider.handlerRole);
+    const engine = VmImportEngine.getOrCreate(this);
+    this.role.grantPassRole(engine.handlerRole);
+    this.stateMachine = engine.stateMachine;
+    this.logGroup = engine.logGroup;
 
-    const properties: WireProperties = {
+    const timeout = props.timeout ?? DEFAULT_TIMEOUT;
+    const pollInterval = props.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    const tags = Lazy.any({ produce: () => (this.tags.hasTags() ? this.tags.renderTags() : undefined) }) as unknown as WireProperties['Tags'];
+    const removalPolicy = (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.DESTROY ? REMOVAL_DESTROY : REMOVAL_RETAIN;
+    const image: Omit<WireProperties, 'RoleName'> = {
       DiskContainers: disks.map(toWireDisk),
-      RoleName: this.role.roleName,
       Description: props.description,
       Encrypted: String(encrypted),
       KmsKeyId: encrypted ? this.encryptionKey?.keyArn : undefined,
@@ -323,24 +360,49 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       BootMode: props.bootMode,
       Architecture: props.architecture,
       Hypervisor: props.hypervisor,
-      ClientData: props.clientData && toWireClientData(props.clientData),
       LicenseConfigurationArns: props.licenseConfigurationArns,
-      Tags: Lazy.any({ produce: () => (this.tags.hasTags() ? this.tags.renderTags() : undefined) }) as unknown as WireProperties['Tags'],
-      RemovalPolicy: (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.DESTROY ? REMOVAL_DESTROY : REMOVAL_RETAIN,
-      WaitTimeoutSeconds: String((props.timeout ?? MAX_WAIT).toSeconds()),
     };
 
-    const resource = new CustomResource(this, 'Resource', {
-      serviceToken: provider.serviceToken,
+    // A WaitCondition cannot be updated: a change that shapes the image needs a new one,
+    // so its ID carries a hash of those properties (tags, the role, the upload data, the
+    // removal policy and the timeouts are not among them).
+    const waitCondition = new CfnWaitCondition(this, `Wait${imageHash(this, image)}`, {});
+    waitCondition.cfnOptions.creationPolicy = {
+      resourceSignal: { count: 1, timeout: `PT${waitConditionSeconds(timeout, pollInterval)}S` },
+    };
+
+    const properties: WireProperties = {
+      ...image,
+      StateMachineArn: engine.stateMachine.stateMachineArn,
+      RoleName: this.role.roleName,
+      ClientData: props.clientData && toWireClientData(props.clientData),
+      Tags: tags,
+      RemovalPolicy: removalPolicy,
+      WaitTimeoutSeconds: String(timeout.toSeconds()),
+      PollIntervalSeconds: String(pollInterval.toSeconds()),
+      WaitConditionId: waitCondition.logicalId,
+    };
+    const start = new CustomResource(this, 'Resource', {
+      serviceToken: engine.serviceToken,
       resourceType: RESOURCE_TYPE,
       properties: properties as unknown as Record<string, unknown>,
     });
-    // The handler needs the role and its policies in place before ImportImage runs.
-    resource.node.addDependency(this.role);
+    // The execution needs the import role and its policies before ImportImage runs, and the
+    // function needs its permissions on the state machine.
+    start.node.addDependency(this.role, engine.executionsPolicy);
+    waitCondition.addDependency(start.node.defaultChild as CfnResource);
 
-    this.importTaskId = resource.ref;
-    this.imageId = resource.getAttString(ATTR_IMAGE_ID);
-    this.snapshotIds = Fn.split(',', resource.getAttString(ATTR_SNAPSHOT_IDS));
+    const resultProperties: WireResultProperties = { ExecutionArn: start.ref, Tags: tags, RemovalPolicy: removalPolicy };
+    const result = new CustomResource(this, 'Result', {
+      serviceToken: engine.serviceToken,
+      resourceType: RESULT_RESOURCE_TYPE,
+      properties: resultProperties as unknown as Record<string, unknown>,
+    });
+    result.node.addDependency(waitCondition);
+
+    this.importTaskId = result.getAttString(ATTR_IMPORT_TASK_ID);
+    this.imageId = result.getAttString(ATTR_IMAGE_ID);
+    this.snapshotIds = Fn.split(',', result.getAttString(ATTR_SNAPSHOT_IDS));
   }
 
   private createBucket(props: VmImageImportProps): s3.Bucket {
@@ -378,6 +440,17 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const osType = this.platform === Platform.WINDOWS ? ec2.OperatingSystemType.WINDOWS : ec2.OperatingSystemType.LINUX;
     return { imageId: this.imageId, osType, userData: ec2.UserData.forOperatingSystem(osType) };
   }
+}
+
+/** A short, stable hash of what shapes the image, as CloudFormation will see it. */
+function imageHash(scope: Construct, image: Omit<WireProperties, 'RoleName'>): string {
+  const resolved: unknown = Stack.of(scope).resolve(image);
+  return createHash('sha256').update(JSON.stringify(resolved)).digest('hex').slice(0, 12).toUpperCase();
+}
+
+/** The WaitCondition's timeout: the import's, plus room for one poll and for signalling, at most 12 hours. */
+function waitConditionSeconds(timeout: Duration, pollInterval: Duration): number {
+  return Math.min(MAX_WAIT_CONDITION_SECONDS, timeout.toSeconds() + pollInterval.toSeconds() + 300);
 }
 
 function toWireDisk(disk: DiskImageConfig): WireDiskContainer {

@@ -4,8 +4,17 @@
  * list/map of strings), because that is what CloudFormation delivers.
  */
 
-/** The custom resource type name. */
+/**
+ * The custom resource that starts an import: it starts the engine's state machine
+ * execution and returns at once. Its physical ID is the execution's ARN.
+ */
 export const RESOURCE_TYPE = 'Custom::VmImageImport';
+
+/**
+ * The custom resource after the wait: it reads the execution's outcome and returns the
+ * AMI. Its physical ID is the AMI's ID.
+ */
+export const RESULT_RESOURCE_TYPE = 'Custom::VmImageImportResult';
 
 /** One disk of the import, flattened. */
 export interface WireDiskContainer {
@@ -35,6 +44,8 @@ export interface WireClientData {
 
 /** The custom resource's properties (ServiceToken excluded). */
 export interface WireProperties {
+  /** The engine's state machine, which runs the import. */
+  readonly StateMachineArn?: string;
   readonly DiskContainers: WireDiskContainer[];
   readonly RoleName: string;
   readonly Description?: string;
@@ -55,14 +66,76 @@ export interface WireProperties {
   readonly RemovalPolicy?: string;
   /** How long to wait for the import task before cancelling it, in seconds. */
   readonly WaitTimeoutSeconds?: string;
+  /** Seconds between two polls of the import task. */
+  readonly PollIntervalSeconds?: string;
+  /**
+   * The logical ID of the WaitCondition this import signals. It carries a hash of what
+   * shapes the image: a new one means a new import (and a new execution).
+   */
+  readonly WaitConditionId?: string;
+}
+
+/** The result resource's properties (ServiceToken excluded). */
+export interface WireResultProperties {
+  /** The ARN of the execution whose outcome this resource reports (the start resource's Ref). */
+  readonly ExecutionArn: string;
+  /** Tags for the AMI and its snapshots. */
+  readonly Tags?: WireTag[];
+  /** 'retain' or 'destroy'. */
+  readonly RemovalPolicy?: string;
+}
+
+/** The steps of the state machine that run the handler function (its event's `Step`). */
+export const STEP_START = 'start';
+export const STEP_TIMEOUT = 'timeout';
+export const STEP_SIGNAL = 'signal';
+
+/** The execution's input, written by the start resource. */
+export interface ExecutionInput {
+  readonly StackId: string;
+  /** The start resource's logical ID. */
+  readonly LogicalResourceId: string;
+  readonly WaitConditionId: string;
+  /** ImportImage's idempotency token. */
+  readonly ClientToken: string;
+  /** When the import's wait runs out, ISO 8601. */
+  readonly Deadline: string;
+  readonly PollIntervalSeconds: number;
+  /** The start resource's properties, as CloudFormation delivered them. */
+  readonly Properties: WireProperties;
+}
+
+/** What the start step returns into the execution's state (at `$.Import`). */
+export interface StartStepResult {
+  /** False while ImportImage is refused for a reason worth waiting out (quota, IAM propagation). */
+  readonly Started: boolean;
+  readonly ImportTaskId?: string;
+  /** Tags for the AMI and its snapshots, the library's own included. */
+  readonly OutputTags?: WireTag[];
+  /** With Started false: how long to wait before trying again. */
+  readonly RetrySeconds?: number;
+  /** With Started false: why ImportImage was refused. */
+  readonly Reason?: string;
+  /** How many times ImportImage was refused so far. */
+  readonly Attempts?: number;
+}
+
+/** How an execution ended, as the signal step reports it (the execution's output). */
+export interface ExecutionOutcome {
+  readonly Outcome: 'completed' | 'failed';
+  readonly ImportTaskId?: string;
+  readonly ImageId?: string;
+  readonly SnapshotIds?: string[];
+  /** With Outcome failed: the reason the stack reports. */
+  readonly Reason?: string;
 }
 
 /** Attribute names the handler returns. */
 export const ATTR_IMAGE_ID = 'ImageId';
 export const ATTR_SNAPSHOT_IDS = 'SnapshotIds';
 export const ATTR_IMPORT_TASK_ID = 'ImportTaskId';
-/** Epoch milliseconds when the import started (used by the handler to enforce its own deadline). */
-export const ATTR_STARTED_AT = 'StartedAt';
+/** The start resource's attribute: the execution's ARN. */
+export const ATTR_EXECUTION_ARN = 'ExecutionArn';
 
 /**
  * The handler tags the import task, the AMI and its snapshots with the stack's ID under
@@ -72,13 +145,11 @@ export const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 /** The handler tags the AMI and its snapshots with the import task ID under this key. */
 export const TAG_IMPORT_TASK_ID = 'cdk-vm-import:import-task-id';
 
-/** The handler tags the AMI and its snapshots with the custom resource's logical ID under this key. */
+/** The handler tags the AMI and its snapshots with the start resource's logical ID under this key. */
 export const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
-/**
- * The handler tags the AMI and its snapshots with a hash of the properties that shape the
- * image under this key, so an Update back to those properties (a rollback) finds it again.
- */
-export const TAG_IMAGE_HASH = 'cdk-vm-import:image-hash';
+
+/** How many tags the library itself puts on the AMI and each snapshot (of EC2's 50). */
+export const LIBRARY_TAG_COUNT = 3;
 
 /** Removal policy values on the wire. */
 export const REMOVAL_RETAIN = 'retain';

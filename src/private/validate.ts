@@ -9,7 +9,7 @@ import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkPlacement } from './placement';
-import { MAX_WAIT, QUERY_INTERVAL } from './provider';
+import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
 
 /** ImportImage takes at most 21 volumes. */
 export const MAX_DISKS = 21;
@@ -78,15 +78,24 @@ function checkLicenses(arns: string[] | undefined): void {
   }
 }
 
-function checkTimeout(timeout: Duration | undefined): void {
+function checkWait(timeout: Duration | undefined, pollInterval: Duration | undefined): void {
+  if (pollInterval && !pollInterval.isUnresolved()) {
+    const ms = pollInterval.toMilliseconds();
+    if (ms % 1000 !== 0 || ms < MIN_POLL_INTERVAL.toMilliseconds() || ms > MAX_POLL_INTERVAL.toMilliseconds()) {
+      throw new Error(
+        `'pollInterval' is ${pollInterval.toHumanString()}; it must be whole seconds from ${MIN_POLL_INTERVAL.toHumanString()} to ${MAX_POLL_INTERVAL.toHumanString()}.`,
+      );
+    }
+  }
   if (!timeout || timeout.isUnresolved()) {
     return;
   }
-  const seconds = timeout.toSeconds();
-  if (seconds < QUERY_INTERVAL.toSeconds() || seconds > MAX_WAIT.toSeconds()) {
+  const poll = pollInterval && !pollInterval.isUnresolved() ? pollInterval : DEFAULT_POLL_INTERVAL;
+  const ms = timeout.toMilliseconds();
+  if (ms % 1000 !== 0 || ms < poll.toMilliseconds() || ms > MAX_TIMEOUT.toMilliseconds()) {
     throw new Error(
-      `'timeout' is ${timeout.toHumanString()}; it must be from ${QUERY_INTERVAL.toHumanString()} to ${MAX_WAIT.toHumanString()}, ` +
-      'because CloudFormation waits at most one hour for a custom resource.',
+      `'timeout' is ${timeout.toHumanString()}; it must be whole seconds from one poll interval (${poll.toHumanString()}) to ${MAX_TIMEOUT.toHumanString()}, ` +
+      'because a CloudFormation WaitCondition waits at most 12 hours.',
     );
   }
 }
@@ -122,7 +131,7 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   checkTags(props.tags);
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
-  checkTimeout(props.timeout);
+  checkWait(props.timeout, props.pollInterval);
   if (props.licenseType === undefined && props.usageOperation === undefined) {
     Annotations.of(scope).addWarningV2('cdk-vm-import:noLicense',
       "Neither 'licenseType' nor 'usageOperation' is set: AWS recommends setting one, or VM Import guesses the license from the operating system.");

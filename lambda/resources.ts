@@ -1,0 +1,304 @@
+/**
+ * The two custom resources of an import. The start resource starts the engine's execution
+ * and returns at once (its physical ID is the execution's ARN); the result resource, after
+ * the WaitCondition, reads how the execution ended and returns the AMI (its physical ID is
+ * the AMI's ID). Each resource acts only on what it recorded: the execution by its ARN,
+ * the task by the execution's own history, the AMI by its ID and the snapshots by the
+ * AMI's block device mappings and the execution's output.
+ */
+import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
+import {
+  classifyTask,
+  clientToken,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  DEFAULT_WAIT_TIMEOUT_SECONDS,
+  causeMessage,
+  executionName,
+  ExistingExecution,
+  importDeadline,
+  isImageId,
+  parseProperties,
+  parseResultProperties,
+  removedTagKeys,
+  reuseExecution,
+  userTags,
+  wireSeconds,
+} from './decisions';
+import * as ec2 from './ec2';
+import { log } from './log';
+import * as sfn from './sfn';
+import {
+  ATTR_EXECUTION_ARN,
+  ATTR_IMAGE_ID,
+  ATTR_IMPORT_TASK_ID,
+  ATTR_SNAPSHOT_IDS,
+  ExecutionInput,
+  ExecutionOutcome,
+  REMOVAL_DESTROY,
+  TAG_STACK_ID,
+  WireProperties,
+} from '../src/private/contract';
+
+/** The part of a CloudFormation custom resource request the handler reads. */
+export interface CustomResourceEvent {
+  readonly RequestType: 'Create' | 'Update' | 'Delete';
+  readonly RequestId: string;
+  readonly StackId: string;
+  readonly LogicalResourceId: string;
+  readonly ResourceType: string;
+  readonly PhysicalResourceId?: string;
+  readonly ResourceProperties: Record<string, unknown>;
+  readonly OldResourceProperties?: Record<string, unknown>;
+}
+
+export interface ResourceAnswer {
+  readonly PhysicalResourceId: string;
+  readonly Data?: Record<string, string>;
+}
+
+/** How long the result resource waits for an execution that has signalled but not yet ended. */
+const SETTLE_BUDGET_MS = 120_000;
+/** How long a Delete waits for EC2 to release a snapshot of a just-deregistered AMI. */
+const SNAPSHOT_IN_USE_BUDGET_MS = 300_000;
+/** How long a Delete waits for the execution to tag an AMI that completed while it was being cancelled. */
+const TAG_WAIT_BUDGET_MS = 180_000;
+
+// ------------------------------------------------------------------ start resource
+
+export async function startResource(event: CustomResourceEvent): Promise<ResourceAnswer> {
+  const props = parseProperties(event.ResourceProperties);
+  switch (event.RequestType) {
+    case 'Create':
+      return begin(event, props);
+    case 'Update': {
+      const old = event.OldResourceProperties ?? {};
+      if (old.WaitConditionId === props.WaitConditionId && old.StateMachineArn === props.StateMachineArn && event.PhysicalResourceId) {
+        // Nothing that shapes the image changed: the import (running or done) stays.
+        return { PhysicalResourceId: event.PhysicalResourceId, Data: { [ATTR_EXECUTION_ARN]: event.PhysicalResourceId } };
+      }
+      return begin(event, props);
+    }
+    case 'Delete':
+      await endStart(event, props);
+      return { PhysicalResourceId: event.PhysicalResourceId ?? '' };
+  }
+}
+
+async function existing(arn: string): Promise<ExistingExecution> {
+  const execution = await sfn.describeExecution(arn);
+  if (!execution) {
+    return 'none';
+  }
+  if (execution.status === 'RUNNING') {
+    return 'running';
+  }
+  if (execution.status === 'SUCCEEDED') {
+    const imageId = outcomeOf(execution)?.ImageId;
+    return imageId && await ec2.describeImage(imageId) ? 'succeeded-image-present' : 'succeeded-image-gone';
+  }
+  return 'ended-otherwise';
+}
+
+async function begin(event: CustomResourceEvent, props: WireProperties): Promise<ResourceAnswer> {
+  const stateMachineArn = props.StateMachineArn;
+  if (!stateMachineArn || !props.WaitConditionId) {
+    throw new Error('The custom resource properties StateMachineArn and WaitConditionId must be set.');
+  }
+  let name = executionName(event.StackId, event.LogicalResourceId, props.WaitConditionId);
+  let decision = reuseExecution(await existing(sfn.executionArn(stateMachineArn, name)));
+  if (decision === 'start-fresh') {
+    // The earlier import of these properties failed or its AMI is gone: this request's own attempt.
+    name = executionName(event.StackId, event.LogicalResourceId, props.WaitConditionId, event.RequestId);
+    decision = reuseExecution(await existing(sfn.executionArn(stateMachineArn, name)));
+    if (decision === 'start-fresh') {
+      throw new Error(`The import's execution ${name} for this request already ended without an AMI; deploy again to retry.`);
+    }
+  }
+  const arn = sfn.executionArn(stateMachineArn, name);
+  if (decision === 'reuse') {
+    log({ message: 'reusing the execution of these properties', executionArn: arn });
+    return { PhysicalResourceId: arn, Data: { [ATTR_EXECUTION_ARN]: arn } };
+  }
+  const pollSeconds = wireSeconds(props.PollIntervalSeconds, DEFAULT_POLL_INTERVAL_SECONDS);
+  const waitSeconds = wireSeconds(props.WaitTimeoutSeconds, DEFAULT_WAIT_TIMEOUT_SECONDS);
+  const { ServiceToken: _token, ...properties } = event.ResourceProperties as Record<string, unknown> & { ServiceToken?: unknown };
+  const input: ExecutionInput = {
+    StackId: event.StackId,
+    LogicalResourceId: event.LogicalResourceId,
+    WaitConditionId: props.WaitConditionId,
+    ClientToken: clientToken(arn),
+    Deadline: importDeadline(Date.now(), waitSeconds, pollSeconds).toISOString(),
+    PollIntervalSeconds: pollSeconds,
+    Properties: properties as unknown as WireProperties,
+  };
+  const started = await sfn.startExecution(stateMachineArn, name, input);
+  log({ message: 'execution started', executionArn: started });
+  return { PhysicalResourceId: started, Data: { [ATTR_EXECUTION_ARN]: started } };
+}
+
+/**
+ * Deleting the start resource (a rollback, a replaced import, or the stack's deletion) ends
+ * what its execution still runs. An import that completed without a result resource to own
+ * it (the stack rolled back meanwhile) gets the removal policy here.
+ */
+async function endStart(event: CustomResourceEvent, props: WireProperties): Promise<void> {
+  const arn = event.PhysicalResourceId;
+  const execution = arn && arn.includes(':execution:') ? await sfn.describeExecution(arn) : undefined;
+  if (!arn || !execution) {
+    log({ message: 'no execution was started for this resource; nothing to delete' });
+    return;
+  }
+  const destroy = props.RemovalPolicy === REMOVAL_DESTROY;
+  if (execution.status === 'SUCCEEDED') {
+    const outcome = outcomeOf(execution);
+    if (destroy && outcome?.ImageId) {
+      await destroyImage(event.StackId, outcome.ImageId, outcome.SnapshotIds ?? []);
+    }
+    return;
+  }
+  const importTaskId = await sfn.importTaskIdOf(arn);
+  if (!importTaskId) {
+    await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted before the import started');
+    log({ message: 'stopped before the import started', executionArn: arn });
+    return;
+  }
+  try {
+    await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the resource was deleted');
+    log({ message: 'import cancelled', importTaskId });
+  } catch (error) {
+    // EC2 refuses to cancel a task that is no longer active: see how it ended.
+    const task = await ec2.describeImportTask(importTaskId);
+    const outcome = classifyTask(task);
+    if (outcome.kind === 'completed') {
+      await settleCompleted(event.StackId, arn, execution.status === 'RUNNING', outcome.imageId, outcome.snapshotIds, destroy);
+      return;
+    }
+    if (outcome.kind !== 'failed') {
+      throw error;
+    }
+  }
+  await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+}
+
+/**
+ * An import that completed as its resource was deleted: a running execution tags its AMI
+ * and snapshots within a poll, and only then may the handler's role destroy them.
+ */
+async function settleCompleted(
+  stackId: string, arn: string, running: boolean, imageId: string, snapshotIds: string[], destroy: boolean,
+): Promise<void> {
+  if (!destroy) {
+    await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+    log({ message: 'the import completed as it was deleted; RETAIN keeps it', imageId, snapshotIds });
+    return;
+  }
+  const started = Date.now();
+  while (running && !isOwned(await ec2.describeImage(imageId), stackId) && Date.now() - started < TAG_WAIT_BUDGET_MS) {
+    await ec2.sleep(5000);
+  }
+  await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+  await destroyImage(stackId, imageId, snapshotIds);
+}
+
+// ------------------------------------------------------------------ result resource
+
+export async function resultResource(event: CustomResourceEvent): Promise<ResourceAnswer> {
+  const props = parseResultProperties(event.ResourceProperties);
+  switch (event.RequestType) {
+    case 'Create':
+      return report(props.ExecutionArn);
+    case 'Update': {
+      const old = parseResultProperties(event.OldResourceProperties);
+      if (old.ExecutionArn !== props.ExecutionArn || !isImageId(event.PhysicalResourceId)) {
+        return report(props.ExecutionArn);
+      }
+      // Only tags or the removal policy changed: re-tag the same AMI and its snapshots.
+      const answer = await report(props.ExecutionArn);
+      const resources = [answer.PhysicalResourceId, ...(answer.Data?.[ATTR_SNAPSHOT_IDS] ?? '').split(',').filter((s) => s)];
+      await ec2.createTags(resources, userTags(props));
+      await ec2.deleteTags(resources, removedTagKeys(old, props));
+      return answer;
+    }
+    case 'Delete': {
+      if (props.RemovalPolicy === REMOVAL_DESTROY && isImageId(event.PhysicalResourceId)) {
+        const execution = await sfn.describeExecution(props.ExecutionArn);
+        const recorded = execution ? outcomeOf(execution) : undefined;
+        const snapshots = recorded?.ImageId === event.PhysicalResourceId ? recorded.SnapshotIds ?? [] : [];
+        await destroyImage(event.StackId, event.PhysicalResourceId, snapshots);
+      }
+      return { PhysicalResourceId: event.PhysicalResourceId ?? '' };
+    }
+  }
+}
+
+/** The AMI an execution imported, or its failure as an error with the execution's reason. */
+async function report(executionArn: string): Promise<ResourceAnswer> {
+  const started = Date.now();
+  let execution = await sfn.describeExecution(executionArn);
+  // The execution signals the WaitCondition just before it ends.
+  while (execution?.status === 'RUNNING' && Date.now() - started < SETTLE_BUDGET_MS) {
+    await ec2.sleep(2000);
+    execution = await sfn.describeExecution(executionArn);
+  }
+  if (!execution) {
+    throw new Error(`The import's execution ${executionArn} does not exist (Step Functions keeps ended executions for 90 days).`);
+  }
+  if (execution.status === 'FAILED') {
+    throw new Error(causeMessage(execution.error, execution.cause));
+  }
+  const outcome = outcomeOf(execution);
+  if (execution.status !== 'SUCCEEDED' || outcome?.Outcome !== 'completed' || !outcome.ImageId) {
+    throw new Error(outcome?.Reason ?? `The import's execution ${executionArn} ended ${execution.status ?? 'without a status'} before the import finished.`);
+  }
+  log({ message: 'import result', imageId: outcome.ImageId, importTaskId: outcome.ImportTaskId });
+  return {
+    PhysicalResourceId: outcome.ImageId,
+    Data: {
+      [ATTR_IMAGE_ID]: outcome.ImageId,
+      [ATTR_SNAPSHOT_IDS]: (outcome.SnapshotIds ?? []).join(','),
+      [ATTR_IMPORT_TASK_ID]: outcome.ImportTaskId ?? '',
+    },
+  };
+}
+
+function outcomeOf(execution: DescribeExecutionCommandOutput): ExecutionOutcome | undefined {
+  try {
+    return execution.output ? JSON.parse(execution.output) as ExecutionOutcome : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ destroying an import's outputs
+
+function isOwned(image: { Tags?: { Key?: string; Value?: string }[] } | undefined, stackId: string): boolean {
+  return !!image?.Tags?.some((t) => t.Key === TAG_STACK_ID && t.Value === stackId);
+}
+
+/**
+ * Deregisters the AMI, then deletes every snapshot it had and those the execution recorded;
+ * any of them may already be gone. The handler's role may only do this to resources the
+ * engine tagged with this stack's ID, and it cannot add that tag itself.
+ */
+async function destroyImage(stackId: string, imageId: string, recordedSnapshots: string[]): Promise<void> {
+  const image = await ec2.describeImage(imageId);
+  const snapshots = new Set(recordedSnapshots);
+  for (const mapping of image?.BlockDeviceMappings ?? []) {
+    if (mapping.Ebs?.SnapshotId) {
+      snapshots.add(mapping.Ebs.SnapshotId);
+    }
+  }
+  if (image) {
+    if (!isOwned(image, stackId)) {
+      throw new Error(
+        `The AMI ${imageId} (snapshots ${[...snapshots].join(', ') || 'none'}) does not carry this stack's ${TAG_STACK_ID} tag, ` +
+        'so this stack may not delete it: deregister it and delete its snapshots by hand, or keep them.',
+      );
+    }
+    await ec2.deregisterImage(imageId);
+  }
+  for (const snapshotId of snapshots) {
+    await ec2.deleteSnapshot(snapshotId, SNAPSHOT_IN_USE_BUDGET_MS);
+  }
+  log({ message: 'destroyed', imageId, snapshotIds: [...snapshots] });
+}

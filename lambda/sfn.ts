@@ -1,0 +1,105 @@
+/**
+ * The one module that talks to Step Functions: the engine's executions, started,
+ * described, stopped and read back. Throttling and 5xx errors are retried by the SDK's
+ * standard retry strategy.
+ */
+import {
+  DescribeExecutionCommand,
+  DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  HistoryEvent,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+
+const MAX_ATTEMPTS = 8;
+/** Pages of history read at most when looking for the import task ID (1,000 events a page). */
+const MAX_HISTORY_PAGES = 20;
+
+let client: SFNClient | undefined;
+
+function sfn(): SFNClient {
+  client ??= new SFNClient({ maxAttempts: MAX_ATTEMPTS, retryMode: 'standard' });
+  return client;
+}
+
+/** The ARN of an execution of a state machine, by name. */
+export function executionArn(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}
+
+/** The execution, or undefined when none of that ARN exists. */
+export async function describeExecution(arn: string): Promise<DescribeExecutionCommandOutput | undefined> {
+  try {
+    return await sfn().send(new DescribeExecutionCommand({ executionArn: arn }));
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ExecutionDoesNotExist') {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Starts an execution. A second start of the same name while the first runs (a duplicated
+ * request) returns the first; `ExecutionAlreadyExists` (same name, other input or ended)
+ * is answered with the existing execution's ARN too.
+ */
+export async function startExecution(stateMachineArn: string, name: string, input: unknown): Promise<string> {
+  try {
+    const out = await sfn().send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+    return out.executionArn ?? executionArn(stateMachineArn, name);
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ExecutionAlreadyExists') {
+      return executionArn(stateMachineArn, name);
+    }
+    throw error;
+  }
+}
+
+/** Stops a running execution; one that already ended is not an error. */
+export async function stopExecution(arn: string, cause: string): Promise<void> {
+  const execution = await describeExecution(arn);
+  if (execution?.status === 'RUNNING') {
+    await sfn().send(new StopExecutionCommand({ executionArn: arn, error: 'VmImportStopped', cause }));
+  }
+}
+
+/**
+ * The import task the execution started, read from its own history: the most recent
+ * state output that carries `Import.ImportTaskId`. Undefined when it started none.
+ */
+export async function importTaskIdOf(arn: string): Promise<string | undefined> {
+  let nextToken: string | undefined;
+  for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+    const out = await sfn().send(new GetExecutionHistoryCommand({
+      executionArn: arn, reverseOrder: true, includeExecutionData: true, maxResults: 1000, nextToken,
+    }));
+    for (const event of out.events ?? []) {
+      const id = importTaskIdIn(event);
+      if (id) {
+        return id;
+      }
+    }
+    nextToken = out.nextToken;
+    if (!nextToken) {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function importTaskIdIn(event: HistoryEvent): string | undefined {
+  const output = event.stateExitedEventDetails?.output;
+  if (!output) {
+    return undefined;
+  }
+  try {
+    const state = JSON.parse(output) as { Import?: { ImportTaskId?: unknown } };
+    const id = state?.Import?.ImportTaskId;
+    return typeof id === 'string' && id.length > 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The state machine's Lambda steps: start the import (waiting out EC2's quota and IAM
+ * propagation by returning "not yet"), cancel it when its wait runs out, and signal the
+ * WaitCondition with the outcome. The state machine polls the task itself, through the
+ * AWS SDK integration, without invoking this function.
+ */
+import type { ImportImageTask } from '@aws-sdk/client-ec2';
+import * as cfn from './cloudformation';
+import {
+  causeMessage,
+  classifyTask,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  DEFAULT_WAIT_TIMEOUT_SECONDS,
+  failureReason,
+  importImageInput,
+  isIamPropagationError,
+  isQuotaError,
+  isSignalTargetDone,
+  isSignalTargetMissing,
+  resourceTags,
+  timeoutReason,
+  truncate,
+  wireSeconds,
+} from './decisions';
+import * as ec2 from './ec2';
+import { log } from './log';
+import * as sfn from './sfn';
+import { ExecutionInput, ExecutionOutcome, StartStepResult, STEP_SIGNAL, STEP_START, STEP_TIMEOUT } from '../src/private/contract';
+
+/** The execution's state as the steps see it. */
+export interface ExecutionState extends ExecutionInput {
+  readonly Import?: StartStepResult;
+  readonly Poll?: {
+    readonly Tasks?: ImportImageTask[];
+    readonly Outcome?: string;
+    readonly Reason?: string;
+  };
+  /** A caught error (Catch with ResultPath $.Error). */
+  readonly Error?: { readonly Error?: string; readonly Cause?: string };
+}
+
+export interface StepEvent {
+  readonly Step: string;
+  readonly State: ExecutionState;
+  /** `$$.Execution.Id`. */
+  readonly ExecutionArn: string;
+  /** For the signal step: how the import ended. */
+  readonly Outcome?: 'completed' | 'failed' | 'error';
+}
+
+/** What the timeout step leaves at `$.Poll`. */
+export interface TimeoutStepResult {
+  readonly Outcome: 'completed' | 'failed' | 'timed-out';
+  readonly Tasks: ImportImageTask[];
+  readonly Reason?: string;
+}
+
+export async function runStep(event: StepEvent): Promise<StartStepResult | TimeoutStepResult | ExecutionOutcome> {
+  switch (event.Step) {
+    case STEP_START:
+      return startStep(event);
+    case STEP_TIMEOUT:
+      return timeoutStep(event);
+    case STEP_SIGNAL:
+      return signalStep(event);
+    default:
+      throw new Error(`Unknown step ${JSON.stringify(event.Step)}.`);
+  }
+}
+
+/** Seconds ImportImage is retried while a new import role propagates through IAM. */
+function iamPropagationBudgetSeconds(): number {
+  const fromEnv = Number(process.env.VM_IMPORT_IAM_RETRY_SECONDS);
+  return Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : 300;
+}
+
+/** The wait before the next ImportImage after `attempts` refusals: 15 s doubling to 5 minutes. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(300, 15 * 2 ** Math.min(attempts, 5));
+}
+
+/** The total of the waits before attempt `attempts + 1`. */
+function waitedSeconds(attempts: number): number {
+  let total = 0;
+  for (let i = 0; i < attempts; i++) {
+    total += retryDelaySeconds(i);
+  }
+  return total;
+}
+
+async function startStep(event: StepEvent): Promise<StartStepResult> {
+  const state = event.State;
+  const props = state.Properties;
+  const attempts = state.Import?.Attempts ?? 0;
+  let importTaskId: string;
+  try {
+    importTaskId = await ec2.importImage(importImageInput(props, state.ClientToken, state.StackId));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (isQuotaError(error)) {
+      if (Date.now() >= Date.parse(state.Deadline)) {
+        throw new Error(truncate(
+          `EC2 kept refusing to start the import until its timeout ran out: ${message} ` +
+          'Too many imports run at once in this account and Region: import fewer at a time, or raise the timeout.',
+        ));
+      }
+      log({ message: 'import quota full, waiting', attempt: attempts + 1, reason: message });
+      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message };
+    }
+    if (isIamPropagationError(error)) {
+      if (waitedSeconds(attempts + 1) > iamPropagationBudgetSeconds()) {
+        throw new Error(truncate(
+          `ImportImage kept failing for ${waitedSeconds(attempts)} s: ${message} ` +
+          `Check that the role '${props.RoleName}' exists, trusts vmie.amazonaws.com with sts:ExternalId 'vmimport', ` +
+          'can read the disk image (s3:GetObject, s3:GetBucketLocation, s3:ListBucket) and use the KMS key, ' +
+          'and that the caller may iam:PassRole it.',
+        ));
+      }
+      log({ message: 'import role not usable yet, retrying', attempt: attempts + 1 });
+      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message };
+    }
+    throw error;
+  }
+  // The start resource may have been deleted (and this execution stopped) while ImportImage
+  // ran: then nothing will poll this task, so take it back.
+  const self = await sfn.describeExecution(event.ExecutionArn);
+  if (self && self.status !== 'RUNNING') {
+    log({ message: 'execution stopped while the import started; cancelling it', importTaskId });
+    await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the import was stopped').catch(() => undefined);
+  }
+  log({ message: 'import started', importTaskId, attempts: attempts + 1 });
+  return {
+    Started: true,
+    ImportTaskId: importTaskId,
+    Attempts: attempts + 1,
+    OutputTags: resourceTags(props, { stackId: state.StackId, logicalResourceId: state.LogicalResourceId, importTaskId }),
+  };
+}
+
+async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
+  const state = event.State;
+  const importTaskId = state.Import?.ImportTaskId ?? '';
+  const waitSeconds = wireSeconds(state.Properties.WaitTimeoutSeconds, DEFAULT_WAIT_TIMEOUT_SECONDS);
+  const last = state.Poll?.Tasks?.[0];
+  try {
+    await ec2.cancelImportTask(importTaskId, `cdk-vm-import: wait of ${waitSeconds} s exceeded`);
+  } catch (error) {
+    // EC2 refuses to cancel a task that ended since it was described: report how it ended.
+    const task = await ec2.describeImportTask(importTaskId);
+    const now = classifyTask(task);
+    if (now.kind === 'completed') {
+      return { Outcome: 'completed', Tasks: [task!] };
+    }
+    if (now.kind === 'failed') {
+      return { Outcome: 'failed', Tasks: [task!], Reason: failureReason(importTaskId, now.message) };
+    }
+    throw error;
+  }
+  const outcome = classifyTask(last);
+  const progress = outcome.kind === 'running' ? outcome.progress : '0';
+  const message = outcome.kind === 'running' ? outcome.message : '';
+  log({ message: 'import timed out and was cancelled', importTaskId, progress, statusMessage: message });
+  return {
+    Outcome: 'timed-out',
+    Tasks: last ? [last] : [],
+    Reason: timeoutReason(importTaskId, waitSeconds, progress, message),
+  };
+}
+
+/** The execution's outcome for the state it ended in. */
+export function executionOutcome(kind: StepEvent['Outcome'], state: ExecutionState): ExecutionOutcome {
+  const importTaskId = state.Import?.ImportTaskId;
+  const task = state.Poll?.Tasks?.[0];
+  if (kind === 'completed') {
+    const outcome = classifyTask(task);
+    if (outcome.kind === 'completed') {
+      return { Outcome: 'completed', ImportTaskId: importTaskId, ImageId: outcome.imageId, SnapshotIds: outcome.snapshotIds };
+    }
+    return { Outcome: 'failed', ImportTaskId: importTaskId, Reason: `VM import ${importTaskId} ended without an AMI.` };
+  }
+  if (kind === 'failed') {
+    const outcome = classifyTask(task);
+    const reason = state.Poll?.Reason
+      ?? failureReason(importTaskId ?? '', outcome.kind === 'failed' ? outcome.message : `the task is ${task?.Status ?? 'gone'}`);
+    return { Outcome: 'failed', ImportTaskId: importTaskId, Reason: reason };
+  }
+  const cause = causeMessage(state.Error?.Error, state.Error?.Cause);
+  return {
+    Outcome: 'failed',
+    ImportTaskId: importTaskId,
+    Reason: truncate(importTaskId ? `VM import ${importTaskId} stopped on an error: ${cause}` : `The VM import could not start: ${cause}`),
+  };
+}
+
+/**
+ * Signals the WaitCondition, whatever the outcome: the result resource after it reports
+ * the outcome with its full reason (SignalResource carries no reason of its own).
+ */
+async function signalStep(event: StepEvent): Promise<ExecutionOutcome> {
+  const state = event.State;
+  const outcome = executionOutcome(event.Outcome, state);
+  try {
+    await cfn.signalSuccess(state.StackId, state.WaitConditionId, outcome.ImportTaskId ?? 'not-started');
+  } catch (error) {
+    if (isSignalTargetMissing(error)) {
+      // The execution can end before CloudFormation has created the WaitCondition: retried by the state machine.
+      throw Object.assign(new Error(`The WaitCondition ${state.WaitConditionId} does not exist yet: ${(error as Error).message}`), { name: 'WaitConditionNotReady' });
+    }
+    if (!isSignalTargetDone(error)) {
+      throw error;
+    }
+    log({ message: 'the WaitCondition no longer waits; not signalled', waitConditionId: state.WaitConditionId, reason: (error as Error).message });
+  }
+  log({ message: 'import finished', ...outcome, pollIntervalSeconds: wireSeconds(state.Properties.PollIntervalSeconds, DEFAULT_POLL_INTERVAL_SECONDS) });
+  return outcome;
+}

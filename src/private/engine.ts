@@ -1,0 +1,291 @@
+import * as path from 'path';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
+import { acceptNagFindings } from './nag';
+
+/** The handler bundle, built by esbuild before compile and shipped in the package. */
+const HANDLER_ASSET = path.join(__dirname, '..', '..', 'assets', 'lambda', 'index');
+
+/** How often the task is polled by default. */
+export const DEFAULT_POLL_INTERVAL = Duration.seconds(30);
+/** The shortest and longest poll interval. */
+export const MIN_POLL_INTERVAL = Duration.seconds(5);
+export const MAX_POLL_INTERVAL = Duration.hours(1);
+/** How long an import waits by default. */
+export const DEFAULT_TIMEOUT = Duration.hours(6);
+/** The longest an import may wait: CloudFormation's WaitCondition waits at most 12 hours. */
+export const MAX_TIMEOUT = Duration.hours(12);
+
+/**
+ * The stack-wide import engine shared by every `VmImageImport` in a stack: one function
+ * (both custom resources and the state machine's Lambda steps), its role, a Standard
+ * state machine that runs each import, and one log group.
+ *
+ * The state machine, per import: start the import (waiting out EC2's quota and IAM
+ * propagation), poll the task through the EC2 SDK integration, tag the AMI and its
+ * snapshots, signal the import's WaitCondition; cancel the task when its wait runs out.
+ */
+export class VmImportEngine extends Construct {
+  /** Returns the stack's engine, creating it on first use. */
+  public static getOrCreate(scope: Construct): VmImportEngine {
+    const stack = Stack.of(scope);
+    const id = 'CdkVmImportEngine';
+    const existing = stack.node.tryFindChild(id);
+    return existing instanceof VmImportEngine ? existing : new VmImportEngine(stack, id);
+  }
+
+  /** The function's ARN: the custom resources' service token. */
+  public readonly serviceToken: string;
+  /** The role the function runs with. */
+  public readonly handlerRole: iam.Role;
+  /** Lets the function start, read and stop the state machine's executions (apart from its role's default policy, which the state machine depends on). */
+  public readonly executionsPolicy: iam.Policy;
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+
+  private constructor(scope: Construct, id: string) {
+    super(scope, id);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.handlerRole = new iam.Role(this, 'HandlerRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Runs the cdk-vm-import handler: starts imports, reports and deletes them',
+    });
+    this.logGroup.grantWrite(this.handlerRole);
+    grantHandlerEc2(this.handlerRole);
+    this.handlerRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'SignalThisStacksWaitConditions',
+      actions: ['cloudformation:SignalResource'],
+      resources: [Aws.STACK_ID],
+    }));
+
+    const handler = new lambda.Function(this, 'Handler', {
+      code: lambda.Code.fromAsset(HANDLER_ASSET),
+      handler: 'index.handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      role: this.handlerRole,
+      // Long enough for a Delete that waits out InvalidSnapshot.InUse; a custom resource must answer within an hour.
+      timeout: Duration.minutes(15),
+      memorySize: 256,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      description: 'cdk-vm-import: the VM image import custom resources and state machine steps',
+    });
+    this.serviceToken = handler.functionArn;
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.definition(handler)),
+      comment: 'cdk-vm-import: runs one VM image import per execution',
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+    });
+
+    const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${this.stateMachine.stateMachineName}:*`;
+    this.executionsPolicy = new iam.Policy(this, 'ExecutionsPolicy', {
+      roles: [this.handlerRole],
+      statements: [
+        new iam.PolicyStatement({ sid: 'StartImports', actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+        new iam.PolicyStatement({
+          sid: 'FollowImports',
+          actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
+          resources: [executions],
+        }),
+      ],
+    });
+    this.acceptNagFindings();
+  }
+
+  private definition(handler: lambda.IFunction): sfn.IChainable {
+    const step = (id: string, name: string, resultPath: string, extra: Record<string, string> = {}) => tasks.LambdaInvoke.jsonPath(this, id, {
+      lambdaFunction: handler,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        Step: name,
+        State: sfn.JsonPath.entirePayload,
+        ExecutionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+        ...extra,
+      }),
+      resultPath,
+    });
+    const retryEc2 = (task: tasks.CallAwsService) => task.addRetry({
+      // Throttling, 5xx and other transient EC2 errors.
+      errors: ['States.TaskFailed'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 6,
+    });
+    const task0 = '$.Poll.Tasks[0]';
+    const imageArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`;
+    const snapshotArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::snapshot/*`;
+
+    const failed = sfn.Fail.jsonPath(this, 'ImportFailed', { error: 'VmImportFailed', causePath: '$.Outcome.Reason' });
+    const signal = (id: string, outcome: string) => step(id, STEP_SIGNAL, '$.Outcome', { Outcome: outcome }).addRetry({
+      // The execution can end before CloudFormation has created the WaitCondition.
+      errors: ['WaitConditionNotReady'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxDelay: Duration.minutes(1),
+      maxAttempts: 15,
+    });
+    const signalFailed = signal('SignalFailed', 'failed').next(failed);
+    const signalError = signal('SignalError', 'error').next(failed);
+    const catchAll = { resultPath: '$.Error' };
+
+    const succeeded = signal('SignalCompleted', 'completed').next(new sfn.Succeed(this, 'ImportCompleted', { outputPath: '$.Outcome' }));
+    const tagSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagSnapshots', {
+      service: 'ec2',
+      action: 'createTags',
+      parameters: {
+        Resources: sfn.JsonPath.listAt(`${task0}.SnapshotDetails[*].SnapshotId`),
+        Tags: sfn.JsonPath.listAt('$.Import.OutputTags'),
+      },
+      iamResources: [snapshotArn],
+      resultPath: sfn.JsonPath.DISCARD,
+    })).addCatch(signalError, catchAll);
+    const tagImage = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagImage', {
+      service: 'ec2',
+      action: 'createTags',
+      parameters: {
+        Resources: sfn.JsonPath.array(sfn.JsonPath.stringAt(`${task0}.ImageId`)),
+        Tags: sfn.JsonPath.listAt('$.Import.OutputTags'),
+      },
+      iamResources: [imageArn],
+      resultPath: sfn.JsonPath.DISCARD,
+    })).addCatch(signalError, catchAll);
+    tagImage.next(tagSnapshots).next(succeeded);
+
+    const cancel = step('CancelOnTimeout', STEP_TIMEOUT, '$.Poll').addCatch(signalError, catchAll);
+    cancel.next(new sfn.Choice(this, 'CancelledOrEnded')
+      .when(sfn.Condition.stringEquals('$.Poll.Outcome', 'completed'), tagImage)
+      .otherwise(signalFailed));
+
+    const describe = retryEc2(tasks.CallAwsService.jsonPath(this, 'DescribeImport', {
+      service: 'ec2',
+      action: 'describeImportImageTasks',
+      parameters: { ImportTaskIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Import.ImportTaskId')) },
+      iamAction: 'ec2:DescribeImportImageTasks',
+      // DescribeImportImageTasks has no resource-level permissions.
+      iamResources: ['*'],
+      resultSelector: { Tasks: sfn.JsonPath.listAt('$.ImportImageTasks'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
+      resultPath: '$.Poll',
+    })).addCatch(signalError, catchAll);
+    const pollWait = sfn.Wait.jsonPath(this, 'WaitForImport', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    pollWait.next(describe).next(new sfn.Choice(this, 'ImportStatus')
+      .when(sfn.Condition.and(sfn.Condition.isPresent(`${task0}.Status`), sfn.Condition.stringEquals(`${task0}.Status`, 'completed')), tagImage)
+      .when(sfn.Condition.and(
+        sfn.Condition.isPresent(`${task0}.Status`),
+        sfn.Condition.or(sfn.Condition.stringEquals(`${task0}.Status`, 'deleted'), sfn.Condition.stringEquals(`${task0}.Status`, 'deleting')),
+      ), signalFailed)
+      // A task not listed yet (right after ImportImage) is still running.
+      .when(sfn.Condition.timestampGreaterThanEqualsJsonPath('$.Poll.Now', '$.Deadline'), cancel)
+      .otherwise(pollWait));
+
+    const start = step('StartImport', STEP_START, '$.Import').addCatch(signalError, catchAll);
+    const queueWait = sfn.Wait.jsonPath(this, 'WaitToStart', { time: sfn.WaitTime.secondsPath('$.Import.RetrySeconds') });
+    queueWait.next(start);
+    return start.next(new sfn.Choice(this, 'Started')
+      .when(sfn.Condition.booleanEquals('$.Import.Started', true), pollWait)
+      .otherwise(queueWait));
+  }
+
+  /** The cdk-nag findings this design accepts, each on the resource it concerns. */
+  private acceptNagFindings(): void {
+    acceptNagFindings(this.handlerRole.node.findChild('DefaultPolicy'), [{
+      id: 'AwsSolutions-IAM5',
+      reason: 'Describe* calls and ImportImage have no resource-level permissions; tagging, cancelling and deleting are limited to EC2 images, ' +
+        'snapshots and import tasks of this account and Region that carry this stack\'s tag, which this role cannot add.',
+      appliesTo: [
+        'Resource::*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:import-image-task/*',
+      ],
+    }]);
+    acceptNagFindings(this.executionsPolicy, [{
+      id: 'AwsSolutions-IAM5',
+      reason: "Execution names are made per import at deploy time: the statement covers the executions of this stack's one state machine only.",
+      appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<CdkVmImportEngineStateMachine.*\\.Name>:\\*$/g' } as unknown as string],
+    }]);
+    acceptNagFindings(this.stateMachine.role.node.findChild('DefaultPolicy'), [{
+      id: 'AwsSolutions-IAM5',
+      reason: 'DescribeImportImageTasks has no resource-level permissions; the state machine tags the AMI and snapshots of the import tasks it started, ' +
+        'whose IDs are unknown before the import; CloudWatch Logs delivery needs Resource *; Lambda invocations cover the function\'s versions.',
+      appliesTo: [
+        'Resource::*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*',
+        { regex: '/^Resource::<CdkVmImportEngineHandler.*\\.Arn>:\\*$/g' } as unknown as string,
+      ],
+    }]);
+    acceptNagFindings(this.stateMachine, [{
+      id: 'AwsSolutions-SF1',
+      reason: 'The state machine logs errors to the engine\'s log group without execution data; logging ALL events would log every poll. ' +
+        'Each import\'s progress is in its execution history.',
+    }, {
+      id: 'AwsSolutions-SF2',
+      reason: 'The state machine only calls EC2 and the engine\'s function; X-Ray traces would add cost without showing more than the execution history.',
+    }]);
+  }
+}
+
+/**
+ * The EC2 actions the function calls. Its destructive actions need this stack's tag on the
+ * resource, and its tagging actions can neither add that tag nor reach a resource without
+ * it; only the state machine tags a new import's AMI and snapshots with it, and only the
+ * outputs of import tasks it started.
+ */
+function grantHandlerEc2(role: iam.Role): void {
+  const arn = (resource: string, account: string = Aws.ACCOUNT_ID) =>
+    `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${account}:${resource}`;
+  const image = arn('image/*', '');
+  const snapshot = arn('snapshot/*', '');
+  const task = arn('import-image-task/*');
+  const ownedByThisStack = { [`aws:ResourceTag/${TAG_STACK_ID}`]: Aws.STACK_ID };
+
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'DescribeImports',
+    // Describe actions have no resource-level permissions.
+    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages'],
+    resources: ['*'],
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'StartImports',
+    // ImportImage creates the task and reads snapshots and disks whose IDs are unknown
+    // until the call; the service role, not this one, reads the disk images.
+    actions: ['ec2:ImportImage'],
+    resources: ['*'],
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'TagNewImportTasks',
+    // Tags in ImportImage's TagSpecifications, on the task it creates: nothing else.
+    actions: ['ec2:CreateTags'],
+    resources: [task],
+    conditions: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'RetagThisStacksImports',
+    actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+    resources: [image, snapshot],
+    conditions: {
+      'StringEquals': ownedByThisStack,
+      'ForAllValues:StringNotEquals': { 'aws:TagKeys': [TAG_STACK_ID] },
+    },
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'RemoveThisStacksImports',
+    actions: ['ec2:CancelImportTask', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
+    resources: [image, snapshot, task],
+    conditions: { StringEquals: ownedByThisStack },
+  }));
+}
