@@ -1,26 +1,43 @@
 import {
   backoffDelay,
+  causeMessage,
   classifyTask,
   clientToken,
-  deadlinePassed,
-  deleteAction,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  DEFAULT_WAIT_TIMEOUT_SECONDS,
+  executionName,
+  ExistingExecution,
   failureReason,
-  imageDefinitionHash,
+  importDeadline,
   importImageInput,
   isAlreadyGone,
   isIamPropagationError,
-  isImportTaskId,
+  isImageId,
+  isQuotaError,
+  isSignalTargetDone,
+  isSignalTargetMissing,
+  isSnapshotInUse,
   MAX_REASON_LENGTH,
+  MAX_WAIT_CONDITION_SECONDS,
   parseProperties,
+  parseResultProperties,
   remedyFor,
   removedTagKeys,
   resourceTags,
+  reuseExecution,
   timeoutReason,
-  updateNeedsNewImport,
+  userTags,
+  WAIT_CONDITION_MARGIN_SECONDS,
+  wireSeconds,
 } from '../../lambda/decisions';
+import { executionOutcome, ExecutionState, retryDelaySeconds } from '../../lambda/steps';
+import { LIBRARY_TAG_COUNT } from '../../src/private/contract';
 
 const STACK = 'arn:aws:cloudformation:us-east-1:123456789012:stack/s/1';
+const OTHER_STACK = 'arn:aws:cloudformation:us-east-1:123456789012:stack/s/2';
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:Engine:vmimport-1';
 const BASE = { DiskContainers: [{ Format: 'VMDK', S3Bucket: 'b', S3Key: 'k.vmdk' }], RoleName: 'r' };
+const named = (name: string, message = '') => Object.assign(new Error(message), { name });
 
 describe('classifyTask', () => {
   test.each([
@@ -35,22 +52,6 @@ describe('classifyTask', () => {
     ['deleting', { Status: 'deleting' }, { kind: 'failed', message: 'the task is deleting' }],
   ])('%s', (_name, task, expected) => {
     expect(classifyTask(task)).toEqual(expected);
-  });
-});
-
-describe('deleteAction', () => {
-  const completed = { kind: 'completed', imageId: 'ami-1', snapshotIds: [] as string[] } as const;
-  test.each([
-    [{ kind: 'running', status: 'active', progress: '1', message: '' } as const, 'retain', 'cancel'],
-    [{ kind: 'running', status: 'active', progress: '1', message: '' } as const, 'destroy', 'cancel'],
-    [completed, 'retain', 'nothing'],
-    [completed, undefined, 'nothing'],
-    [completed, 'destroy', 'destroy'],
-    [{ kind: 'missing' } as const, 'retain', 'nothing'],
-    [{ kind: 'missing' } as const, 'destroy', 'find-and-destroy'],
-    [{ kind: 'failed', message: 'x' } as const, 'destroy', 'nothing'],
-  ])('%o with %s → %s', (outcome, policy, expected) => {
-    expect(deleteAction(outcome, policy)).toBe(expected);
   });
 });
 
@@ -89,30 +90,6 @@ test('failureReason carries EC2\'s message first, then the remedy, within the re
 test('timeoutReason says how long, the last progress and status', () => {
   expect(timeoutReason('import-ami-1', 600, '42', 'converting'))
     .toBe("VM import import-ami-1 did not finish within 600 seconds and was cancelled; last progress 42%, status message 'converting'. Raise the import's timeout, or import a smaller image.");
-});
-
-test('clientToken is deterministic, 64 characters, and differs per request', () => {
-  const a = clientToken(STACK, 'Image', 'req-1');
-  expect(a).toMatch(/^[0-9a-f]{64}$/);
-  expect(clientToken(STACK, 'Image', 'req-1')).toBe(a);
-  expect(clientToken(STACK, 'Image', 'req-2')).not.toBe(a);
-  expect(clientToken(STACK, 'Other', 'req-1')).not.toBe(a);
-});
-
-describe('updateNeedsNewImport', () => {
-  test.each([
-    ['same properties', {}, false],
-    ['tags only', { Tags: [{ Key: 'a', Value: 'b' }] }, false],
-    ['removal policy only', { RemovalPolicy: 'destroy' }, false],
-    ['wait only', { WaitTimeoutSeconds: '600' }, false],
-    ['service token only', { ServiceToken: 'arn:other' }, false],
-    ['another disk', { DiskContainers: [{ Format: 'VMDK', S3Bucket: 'b', S3Key: 'k2.vmdk' }] }, true],
-    ['boot mode', { BootMode: 'uefi' }, true],
-    ['encryption key', { KmsKeyId: 'arn:key' }, true],
-    ['license', { LicenseType: 'AWS' }, true],
-  ])('%s → %s', (_name, change, expected) => {
-    expect(updateNeedsNewImport({ ...BASE, ServiceToken: 'arn:x' }, { ...BASE, ServiceToken: 'arn:x', ...change })).toBe(expected);
-  });
 });
 
 test('importImageInput maps every property', () => {
@@ -166,22 +143,6 @@ test('importImageInput sends Encrypted false as false', () => {
   expect(importImageInput({ ...BASE, Encrypted: 'false' }, 't', STACK).Encrypted).toBe(false);
 });
 
-test('resourceTags adds the stack and task tags; removedTagKeys finds dropped keys', () => {
-  expect(resourceTags({ ...BASE, Tags: [{ Key: 'a', Value: '1' }] }, {
-    stackId: STACK, logicalResourceId: 'Image', importTaskId: 'import-ami-1', imageHash: 'h',
-  })).toEqual([
-    { Key: 'a', Value: '1' },
-    { Key: 'cdk-vm-import:stack-id', Value: STACK },
-    { Key: 'cdk-vm-import:logical-id', Value: 'Image' },
-    { Key: 'cdk-vm-import:import-task-id', Value: 'import-ami-1' },
-    { Key: 'cdk-vm-import:image-hash', Value: 'h' },
-  ]);
-  expect(removedTagKeys(
-    { ...BASE, Tags: [{ Key: 'a', Value: '1' }, { Key: 'b', Value: '2' }] },
-    { ...BASE, Tags: [{ Key: 'b', Value: '3' }] },
-  )).toEqual(['a']);
-});
-
 describe('parseProperties', () => {
   test.each([
     [undefined, /no properties/],
@@ -194,44 +155,273 @@ describe('parseProperties', () => {
   });
 });
 
-test.each([
-  ['import-ami-0123456789abcdef0', true],
-  ['import-ami-1', true],
-  ['AWSCDK::CustomResourceProviderFramework::CREATE_FAILED', false],
-  ['3a4f1c2e-request-id', false],
-  [undefined, false],
-])('isImportTaskId(%s) = %s', (id, expected) => {
-  expect(isImportTaskId(id)).toBe(expected);
+describe('parseResultProperties', () => {
+  test.each([
+    [undefined, /ExecutionArn must be a non-empty string/],
+    [{}, /ExecutionArn must be a non-empty string/],
+    [{ ExecutionArn: '' }, /ExecutionArn must be a non-empty string/],
+    [{ ExecutionArn: 42 }, /ExecutionArn must be a non-empty string/],
+    [{ ExecutionArn: EXECUTION, RemovalPolicy: 'snapshot' }, /RemovalPolicy must be 'retain' or 'destroy', got 'snapshot'/],
+  ])('%o is rejected', (raw, message) => {
+    expect(() => parseResultProperties(raw as Record<string, unknown>)).toThrow(message);
+  });
+
+  test.each([
+    [{ ExecutionArn: EXECUTION }],
+    [{ ExecutionArn: EXECUTION, RemovalPolicy: 'retain' }],
+    [{ ExecutionArn: EXECUTION, RemovalPolicy: 'destroy', Tags: [{ Key: 'a', Value: '1' }] }],
+  ])('%o is accepted as is', (raw) => {
+    expect(parseResultProperties(raw)).toBe(raw);
+  });
 });
 
-test('error classifiers', () => {
-  const named = (name: string, message = '') => Object.assign(new Error(message), { name });
-  expect(isIamPropagationError(named('InvalidParameter', 'The service role vmimport-abc provided does not exist or does not have sufficient permissions'))).toBe(true);
-  expect(isIamPropagationError(named('InvalidParameter', 'Something else'))).toBe(false);
-  expect(isAlreadyGone(named('InvalidAMIID.NotFound'))).toBe(true);
-  expect(isAlreadyGone(named('InvalidAMIID.Unavailable'))).toBe(true);
-  expect(isAlreadyGone(named('InvalidSnapshot.NotFound'))).toBe(true);
-  expect(isAlreadyGone(named('InvalidSnapshot.InUse'))).toBe(false);
-  expect(isAlreadyGone(named('UnauthorizedOperation'))).toBe(false);
+describe('executionName', () => {
+  const name = executionName(STACK, 'Image', 'ImageWaitABCDEF012345');
+
+  test('is deterministic, of the characters and length Step Functions allows', () => {
+    expect(name).toMatch(/^vmimport-[0-9a-f]{40}$/);
+    expect(executionName(STACK, 'Image', 'ImageWaitABCDEF012345')).toBe(name);
+  });
+
+  test.each([
+    ['another stack', [OTHER_STACK, 'Image', 'ImageWaitABCDEF012345']],
+    ['another resource', [STACK, 'Other', 'ImageWaitABCDEF012345']],
+    ['another WaitCondition (other image-shaping properties)', [STACK, 'Image', 'ImageWait000000000000']],
+    // The parts are separated, so moving characters from one to the next is another name.
+    ['the same characters split differently', [STACK, 'ImageI', 'mageWaitABCDEF012345']],
+  ])('differs for %s', (_name, args) => {
+    expect(executionName(...(args as [string, string, string]))).not.toBe(name);
+  });
+
+  test('an attempt (a request ID) suffixes a fresh name, deterministic per attempt', () => {
+    const fresh = executionName(STACK, 'Image', 'ImageWaitABCDEF012345', 'req-2');
+    expect(fresh).toMatch(new RegExp(`^${name}-[0-9a-f]{16}$`));
+    expect(fresh.length).toBeLessThanOrEqual(80);
+    expect(executionName(STACK, 'Image', 'ImageWaitABCDEF012345', 'req-2')).toBe(fresh);
+    expect(executionName(STACK, 'Image', 'ImageWaitABCDEF012345', 'req-3')).not.toBe(fresh);
+  });
 });
 
-test('deadline and backoff', () => {
-  expect(deadlinePassed(0, 599_999, 600)).toBe(false);
-  expect(deadlinePassed(0, 600_000, 600)).toBe(true);
-  expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, 1000, 15_000))).toEqual([1000, 2000, 4000, 8000, 15_000, 15_000]);
-});
-
-test('updateNeedsNewImport ignores the order of object keys but not of list items', () => {
-  const a = { ...BASE, ClientData: { Comment: 'c', UploadSize: '1' } };
-  const b = { RoleName: 'r', ClientData: { UploadSize: '1', Comment: 'c' }, DiskContainers: [{ S3Key: 'k.vmdk', S3Bucket: 'b', Format: 'VMDK' }] };
-  expect(updateNeedsNewImport(a, b)).toBe(false);
-  const twoDisks = { ...BASE, DiskContainers: [{ S3Key: 'a.vmdk' }, { S3Key: 'b.vmdk' }] };
-  expect(updateNeedsNewImport(twoDisks, { ...BASE, DiskContainers: [{ S3Key: 'b.vmdk' }, { S3Key: 'a.vmdk' }] })).toBe(true);
-});
-
-test('imageDefinitionHash ignores key order and the in-place properties, and changes with the image', () => {
-  const a = imageDefinitionHash({ ...BASE, Tags: [{ Key: 'x', Value: '1' }], RemovalPolicy: 'retain', ServiceToken: 's1' });
+test('clientToken is deterministic, 64 hex characters (EC2\'s maximum), and differs per execution', () => {
+  const a = clientToken(EXECUTION);
   expect(a).toMatch(/^[0-9a-f]{64}$/);
-  expect(imageDefinitionHash({ RoleName: 'r', DiskContainers: BASE.DiskContainers, RemovalPolicy: 'destroy', WaitTimeoutSeconds: '60', ServiceToken: 's2' })).toBe(a);
-  expect(imageDefinitionHash({ ...BASE, BootMode: 'uefi' })).not.toBe(a);
+  expect(clientToken(EXECUTION)).toBe(a);
+  expect(clientToken(`${EXECUTION}-0123456789abcdef`)).not.toBe(a);
+});
+
+describe('importDeadline', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  const latest = MAX_WAIT_CONDITION_SECONDS - 30 - WAIT_CONDITION_MARGIN_SECONDS;
+  test.each([
+    ['the default 6 hours', DEFAULT_WAIT_TIMEOUT_SECONDS, 30, 6 * 3600],
+    ['a short timeout', 600, 30, 600],
+    ['a timeout just under the cap', latest, 30, latest],
+    // 12 hours ends one poll and the margin early, so the import reports its own timeout first.
+    ['12 hours', 43_200, 30, 43_200 - 30 - 15],
+    ['12 hours with a 1-hour poll', 43_200, 3600, 43_200 - 3600 - 15],
+    ['more than 12 hours', 100_000, 30, 43_200 - 30 - 15],
+  ])('%s', (_name, timeout, poll, seconds) => {
+    expect(importDeadline(now, timeout, poll)).toEqual(new Date(now + seconds * 1000));
+  });
+
+  test('the defaults are 6 hours and 30 seconds, and a WaitCondition waits 12 hours', () => {
+    expect([DEFAULT_WAIT_TIMEOUT_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, MAX_WAIT_CONDITION_SECONDS]).toEqual([21_600, 30, 43_200]);
+  });
+});
+
+test.each([
+  ['600', 600],
+  ['5', 5],
+  [undefined, 99],
+  ['', 99],
+  ['0', 99],
+  ['-5', 99],
+  ['1.5', 99],
+  ['abc', 99],
+])('wireSeconds(%p) = %p', (value, expected) => {
+  expect(wireSeconds(value, 99)).toBe(expected);
+});
+
+test.each([
+  ['ami-0123456789abcdef0', true],
+  ['ami-1', true],
+  ['arn:aws:states:us-east-1:123456789012:execution:Engine:vmimport-1', false],
+  ['failed-3a4f1c2e-request-id', false],
+  ['import-ami-0123456789abcdef0', false],
+  ['ami-', false],
+  ['AMI-1', false],
+  ['', false],
+  [undefined, false],
+])('isImageId(%p) = %p', (id, expected) => {
+  expect(isImageId(id)).toBe(expected);
+});
+
+describe('tags', () => {
+  const identity = { stackId: STACK, logicalResourceId: 'Image', importTaskId: 'import-ami-1' };
+
+  test('resourceTags puts the user\'s tags first, then the library\'s three', () => {
+    const tags = resourceTags({ Tags: [{ Key: 'a', Value: '1' }, { Key: 'b', Value: '2' }] }, identity);
+    expect(tags).toEqual([
+      { Key: 'a', Value: '1' },
+      { Key: 'b', Value: '2' },
+      { Key: 'cdk-vm-import:stack-id', Value: STACK },
+      { Key: 'cdk-vm-import:logical-id', Value: 'Image' },
+      { Key: 'cdk-vm-import:import-task-id', Value: 'import-ami-1' },
+    ]);
+    expect(tags.filter((t) => t.Key.startsWith('cdk-vm-import:'))).toHaveLength(LIBRARY_TAG_COUNT);
+  });
+
+  test('resourceTags without user tags is the library\'s three alone', () => {
+    expect(resourceTags({}, identity).map((t) => t.Key)).toEqual(['cdk-vm-import:stack-id', 'cdk-vm-import:logical-id', 'cdk-vm-import:import-task-id']);
+  });
+
+  test.each([
+    [undefined, []],
+    [[], []],
+    [[{ Key: 'a', Value: '1' }], [{ Key: 'a', Value: '1' }]],
+  ])('userTags(%o) is the user\'s tags alone, never the library\'s', (tags, expected) => {
+    expect(userTags({ Tags: tags })).toEqual(expected);
+  });
+
+  test('userTags copies only Key and Value', () => {
+    const extra = [{ Key: 'a', Value: '1', Other: 'x' }] as unknown as { Key: string; Value: string }[];
+    expect(userTags({ Tags: extra })).toEqual([{ Key: 'a', Value: '1' }]);
+  });
+
+  test.each([
+    ['a dropped key', [{ Key: 'a', Value: '1' }, { Key: 'b', Value: '2' }], [{ Key: 'b', Value: '3' }], ['a']],
+    ['a changed value only', [{ Key: 'a', Value: '1' }], [{ Key: 'a', Value: '2' }], []],
+    ['every tag removed', [{ Key: 'a', Value: '1' }], undefined, ['a']],
+    ['none before', undefined, [{ Key: 'a', Value: '1' }], []],
+  ])('removedTagKeys: %s', (_name, before, after, expected) => {
+    expect(removedTagKeys({ Tags: before }, { Tags: after })).toEqual(expected);
+  });
+});
+
+describe('reuseExecution', () => {
+  test.each<[ExistingExecution, string]>([
+    ['none', 'start'],
+    ['running', 'reuse'],
+    ['succeeded-image-present', 'reuse'],
+    ['succeeded-image-gone', 'start-fresh'],
+    ['ended-otherwise', 'start-fresh'],
+  ])('%s → %s', (existing, expected) => {
+    expect(reuseExecution(existing)).toBe(expected);
+  });
+});
+
+describe('causeMessage', () => {
+  test.each([
+    ['a Lambda error\'s JSON cause gives its errorMessage', 'Error', JSON.stringify({ errorType: 'Error', errorMessage: 'ImportImage kept failing', trace: [] }), 'ImportImage kept failing'],
+    ['a text cause is the message', 'States.TaskFailed', 'EC2 said no', 'EC2 said no'],
+    ['JSON without errorMessage is kept as text', 'States.TaskFailed', '{"Message":"x"}', '{"Message":"x"}'],
+    ['a non-string errorMessage is kept as text', 'Error', '{"errorMessage":42}', '{"errorMessage":42}'],
+    ['JSON null is kept as text', 'Error', 'null', 'null'],
+    ['no cause gives the error name', 'States.Timeout', undefined, 'States.Timeout'],
+    ['an empty cause gives the error name', 'States.Timeout', '', 'States.Timeout'],
+    ['nothing at all', undefined, undefined, 'unknown error'],
+  ])('%s', (_name, error, cause, expected) => {
+    expect(causeMessage(error, cause)).toBe(expected);
+  });
+});
+
+describe('error classifiers', () => {
+  test.each([
+    [named('ResourceLimitExceeded', 'x'), true],
+    [named('ResourceCountLimitExceeded', 'x'), true],
+    [named('TaskLimitExceeded', 'x'), true],
+    [named('InvalidParameter', 'You have too many active import tasks'), true],
+    [named('InvalidParameter', 'Too many concurrent import tasks'), true],
+    [named('InvalidParameter', 'The active import tasks limit has been reached'), true],
+    [named('InvalidParameter', 'You have reached the maximum number of active import image tasks'), true],
+    [named('InvalidParameter', 'Invalid S3 key'), false],
+    [named('RequestLimitExceeded', 'Request limit exceeded.'), false],
+    [named('ResourceLimitExceededX', 'x'), false],
+    ['too many active tasks', true],
+  ])('isQuotaError(%p) = %p', (error, expected) => {
+    expect(isQuotaError(error)).toBe(expected);
+  });
+
+  test.each([
+    [named('InvalidSnapshot.InUse', 'The snapshot snap-1 is currently in use by ami-1'), true],
+    [named('InvalidSnapshot.NotFound', 'gone'), false],
+    [named('InvalidParameter', 'InvalidSnapshot.InUse'), false],
+    ['InvalidSnapshot.InUse', false],
+  ])('isSnapshotInUse(%p) = %p', (error, expected) => {
+    expect(isSnapshotInUse(error)).toBe(expected);
+  });
+
+  test('IAM propagation and already-gone errors', () => {
+    expect(isIamPropagationError(named('InvalidParameter', 'The service role vmimport-abc provided does not exist or does not have sufficient permissions'))).toBe(true);
+    expect(isIamPropagationError(named('InvalidParameter', 'Something else'))).toBe(false);
+    expect(isAlreadyGone(named('InvalidAMIID.NotFound'))).toBe(true);
+    expect(isAlreadyGone(named('InvalidAMIID.Unavailable'))).toBe(true);
+    expect(isAlreadyGone(named('InvalidSnapshot.NotFound'))).toBe(true);
+    expect(isAlreadyGone(named('InvalidSnapshot.InUse'))).toBe(false);
+    expect(isAlreadyGone(named('UnauthorizedOperation'))).toBe(false);
+  });
+
+  // SignalResource's answers: the WaitCondition not created yet (retried), or no longer waiting (ignored).
+  test.each([
+    ['the WaitCondition not created yet', 'Resource ImageWaitABC does not exist for stack s', true, false],
+    ['the WaitCondition not found', 'Resource ImageWaitABC not found in stack s', true, false],
+    ['the stack gone', `Stack with id ${STACK} does not exist`, false, true],
+    ['already signalled', 'Resource ImageWaitABC is not in CREATE_IN_PROGRESS state', false, true],
+    ['in another in-progress state', 'Resource ImageWaitABC is not in an UPDATE_IN_PROGRESS state', false, true],
+    ['already received', 'The signal was already received', false, true],
+    ['access denied', 'User is not authorized to perform cloudformation:SignalResource', false, false],
+  ])('SignalResource: %s', (_name, message, missing, done) => {
+    const error = named('ValidationError', message);
+    expect([isSignalTargetMissing(error), isSignalTargetDone(error)]).toEqual([missing, done]);
+  });
+
+  test('backoff doubles to its cap', () => {
+    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, 1000, 15_000))).toEqual([1000, 2000, 4000, 8000, 15_000, 15_000]);
+  });
+});
+
+test('retryDelaySeconds waits 15 s, doubling to 5 minutes', () => {
+  expect([0, 1, 2, 3, 4, 5, 6, 20].map(retryDelaySeconds)).toEqual([15, 30, 60, 120, 240, 300, 300, 300]);
+});
+
+describe('executionOutcome', () => {
+  const TASK = 'import-ami-0123456789abcdef0';
+  const state = (extra: Partial<ExecutionState> = {}): ExecutionState => ({
+    StackId: STACK,
+    LogicalResourceId: 'Image',
+    WaitConditionId: 'ImageWaitABC',
+    ClientToken: 'tok',
+    Deadline: '2026-01-01T06:00:00.000Z',
+    PollIntervalSeconds: 30,
+    Properties: BASE,
+    Import: { Started: true, ImportTaskId: TASK },
+    ...extra,
+  });
+  const completedTask = { ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }, { SnapshotId: 'snap-2' }] };
+
+  test.each<[string, 'completed' | 'failed' | 'error', Partial<ExecutionState>, unknown]>([
+    ['a completed task', 'completed', { Poll: { Tasks: [completedTask] } },
+      { Outcome: 'completed', ImportTaskId: TASK, ImageId: 'ami-1', SnapshotIds: ['snap-1', 'snap-2'] }],
+    ['completed without a completed task', 'completed', { Poll: { Tasks: [{ Status: 'active' }] } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} ended without an AMI.` }],
+    ['completed but no ImageId', 'completed', { Poll: { Tasks: [{ Status: 'completed' }] } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} ended without an AMI.` }],
+    ['failed with the timeout step\'s reason', 'failed', { Poll: { Tasks: [], Reason: 'did not finish within 600 seconds' } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: 'did not finish within 600 seconds' }],
+    ['failed with EC2\'s message', 'failed', { Poll: { Tasks: [{ Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files.' }] } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: failureReason(TASK, 'ClientError: Unknown OS / Missing OS files.') }],
+    ['failed on a task no longer listed', 'failed', { Poll: { Tasks: [] } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: failureReason(TASK, 'the task is gone') }],
+    ['an error after the import started', 'error', { Error: { Error: 'Error', Cause: JSON.stringify({ errorMessage: 'tagging refused' }) } },
+      { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} stopped on an error: tagging refused` }],
+    ['an error before the import started', 'error', { Import: undefined, Error: { Error: 'States.TaskFailed', Cause: 'Invalid S3 key' } },
+      { Outcome: 'failed', ImportTaskId: undefined, Reason: 'The VM import could not start: Invalid S3 key' }],
+  ])('%s', (_name, kind, extra, expected) => {
+    expect(executionOutcome(kind, state(extra))).toEqual(expected);
+  });
+
+  test('a long error is cut to fit the response', () => {
+    const outcome = executionOutcome('error', state({ Error: { Error: 'Error', Cause: 'x'.repeat(10_000) } }));
+    expect(Buffer.byteLength(outcome.Reason!)).toBe(MAX_REASON_LENGTH);
+  });
 });
