@@ -231,6 +231,24 @@ export interface LocalEc2Options {
    * @default 'InvalidConversionTaskId.Malformed'
    */
   readonly unknownImportTaskErrorCode?: string;
+  /**
+   * EC2's concurrent-import quota: ImportImage is refused with `ResourceCountLimitExceeded`
+   * while this many tasks are active. The real number and code are not documented.
+   * @default - no quota
+   */
+  readonly maxActiveTasks?: number;
+  /**
+   * Eventual consistency: a new task is not listed by DescribeImportImageTasks for its
+   * first this many describe calls (the list comes back empty).
+   * @default 0
+   */
+  readonly unlistedDescribes?: number;
+  /**
+   * After its AMI is deregistered, DeleteSnapshot answers `InvalidSnapshot.InUse` this
+   * many times per snapshot before it succeeds.
+   * @default 0
+   */
+  readonly snapshotInUseAfterDeregister?: number;
 }
 
 /** StatusMessage of an active import task, in the order EC2 reports them. */
@@ -287,6 +305,15 @@ export class LocalEc2 {
   private readonly snapshots = new Map<string, SnapshotState>();
   private readonly faults = new Map<string, QueuedFault[]>();
   private readonly behaviourQueue: TaskBehaviour[] = [];
+  private readonly maxActiveTasks?: number;
+  private readonly unlistedDescribes: number;
+  private readonly inUseAfterDeregister: number;
+  /** Snapshots of deregistered AMIs, with how many more InUse answers they get. */
+  private readonly releasing = new Map<string, number>();
+  /** Describe calls each new task stays unlisted for. */
+  private readonly unlisted = new Map<string, number>();
+  /** The most tasks that were active at once. */
+  public peakActiveTasks = 0;
   private readonly handlers: Readonly<Record<string, ActionHandler>>;
   private port = 0;
 
@@ -295,6 +322,9 @@ export class LocalEc2 {
     this.region = options.region ?? 'us-east-1';
     this.unknownTaskCode = options.unknownImportTaskErrorCode ?? 'InvalidConversionTaskId.Malformed';
     this.defaultBehaviour = options.taskBehaviour ?? {};
+    this.maxActiveTasks = options.maxActiveTasks;
+    this.unlistedDescribes = options.unlistedDescribes ?? 0;
+    this.inUseAfterDeregister = options.snapshotInUseAfterDeregister ?? 0;
     this.server = http.createServer((req, res) => {
       void this.handle(req, res);
     });
@@ -482,7 +512,15 @@ export class LocalEc2 {
       }
       return taskXml(existing, false);
     }
+    const active = [...this.tasks.values()].filter((t) => t.status === 'active').length;
+    if (this.maxActiveTasks !== undefined && active >= this.maxActiveTasks) {
+      throw new Ec2Error('ResourceCountLimitExceeded', `You have reached the maximum number of active import image tasks (${this.maxActiveTasks}).`);
+    }
     const task = this.createTask(params, p);
+    this.peakActiveTasks = Math.max(this.peakActiveTasks, active + 1);
+    if (this.unlistedDescribes > 0) {
+      this.unlisted.set(task.importTaskId, this.unlistedDescribes);
+    }
     return taskXml(task, false);
   }
 
@@ -527,12 +565,24 @@ export class LocalEc2 {
   private describeImportImageTasks(p: QueryParams): string {
     const ids = scalarList(p, 'ImportTaskId');
     const filters = parseFilters(p, 'Filters');
-    ids.forEach((id) => this.lookupTask(id));
+    const hidden = new Set(ids.filter((id) => {
+      const left = this.unlisted.get(id);
+      if (left === undefined) {
+        return false;
+      }
+      if (left <= 1) {
+        this.unlisted.delete(id);
+      } else {
+        this.unlisted.set(id, left - 1);
+      }
+      return true;
+    }));
+    ids.filter((id) => !hidden.has(id)).forEach((id) => this.lookupTask(id));
     for (const task of this.tasks.values()) {
       this.advanceTask(task);
     }
     const selected = ids.length > 0
-      ? ids.map((id) => this.lookupTask(id)).filter((t) => !t.expired)
+      ? ids.filter((id) => !hidden.has(id)).map((id) => this.lookupTask(id)).filter((t) => !t.expired)
       : [...this.tasks.values()].filter((t) => !t.expired);
     const matching = selected.filter((t) => filters.every((f) => matchesFilter(f, taskFilterValues(t, f.name))));
     const page = paginate(matching, p);
@@ -762,6 +812,9 @@ export class LocalEc2 {
     checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
     const image = this.images.get(id) ?? throwError(imageNotFound([id]));
     this.images.delete(id);
+    if (this.inUseAfterDeregister > 0) {
+      image.blockDevices.forEach((d) => this.releasing.set(d.snapshotId, this.inUseAfterDeregister));
+    }
     if (!parseBool(p.DeleteAssociatedSnapshots)) {
       return el('return', true);
     }
@@ -800,6 +853,11 @@ export class LocalEc2 {
     const user = [...this.images.values()].find((img) => img.blockDevices.some((d) => d.snapshotId === id));
     if (user) {
       throw new Ec2Error('InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.imageId}`);
+    }
+    const releasing = this.releasing.get(id);
+    if (releasing !== undefined && releasing > 0) {
+      this.releasing.set(id, releasing - 1);
+      throw new Ec2Error('InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by an AMI being deregistered`);
     }
     this.snapshots.delete(id);
     return el('return', true);

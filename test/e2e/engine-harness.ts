@@ -1,0 +1,231 @@
+/**
+ * The whole engine offline: the state machine AS SYNTHESIZED runs in a LocalSfn, its
+ * Lambda steps and both custom resources are answered by the BUNDLED function, its SDK
+ * integration steps by the real `@aws-sdk/client-ec2`, and every AWS call goes to a local
+ * server on 127.0.0.1 (LocalEc2, LocalSfn, LocalCloudFormation). HTTPS is blocked: a real
+ * AWS endpoint is never reached. The clock that `$$.State.EnteredTime` reports moves one
+ * poll interval per poll, so a 12-hour import runs in seconds.
+ */
+import * as ec2sdk from '@aws-sdk/client-ec2';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type * as HttpsModule from 'https';
+import { format } from 'util';
+import { HandlerModule, loadBundledHandler, LogCapture } from './drive';
+import { LocalCloudFormation, CustomResourceResponse } from './local-cfn';
+import { LocalEc2, LocalEc2Options } from './local-ec2';
+import { LocalExecution, LocalSfn } from './local-sfn';
+import { DiskImage, LicenseType, VmImageImport } from '../../src';
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'us-east-1';
+export const STACK_ID = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/VmImportStack/0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b`;
+export const HANDLER_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:VmImportStack-CdkVmImportEngineHandler-AbCdEf`;
+export const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:CdkVmImportEngineStateMachine-AbCdEf`;
+
+/** The state machine's definition as the construct synthesizes it, intrinsics resolved as CloudFormation would. */
+export function synthesizedDefinition(): Record<string, unknown> {
+  const app = new App();
+  const stack = new Stack(app, 'VmImportStack', { env: { account: ACCOUNT, region: REGION } });
+  new VmImageImport(stack, 'Image', { diskImages: [DiskImage.fromUrl('s3://vm-images-bucket/web/disk1.vmdk')], licenseType: LicenseType.BYOL });
+  const machines = Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine');
+  const [machine] = Object.values(machines) as { Properties: { DefinitionString: unknown } }[];
+  const resolve = (value: unknown): unknown => {
+    if (typeof value === 'string' || value === null || typeof value !== 'object') {
+      return value;
+    }
+    if (Array.isArray(value)) {
+      return value.map(resolve);
+    }
+    const v = value as Record<string, unknown>;
+    if ('Fn::Join' in v) {
+      const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+      return parts.map(resolve).join(sep);
+    }
+    if ('Ref' in v) {
+      return ({ 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT } as Record<string, string>)[v.Ref as string] ?? `ref-${String(v.Ref)}`;
+    }
+    if ('Fn::GetAtt' in v) {
+      const [logicalId] = v['Fn::GetAtt'] as [string, string];
+      if (logicalId.startsWith('CdkVmImportEngineHandler')) {
+        return HANDLER_ARN;
+      }
+      throw new Error(`unexpected GetAtt ${logicalId}`);
+    }
+    throw new Error(`unexpected intrinsic ${JSON.stringify(v)}`);
+  };
+  return JSON.parse(resolve(machine.Properties.DefinitionString) as string) as Record<string, unknown>;
+}
+
+export interface EngineOptions {
+  readonly ec2?: LocalEc2Options;
+  /** VM_IMPORT_IAM_RETRY_SECONDS for the function. @default 120 */
+  readonly iamRetrySeconds?: number;
+}
+
+type Props = Record<string, unknown>;
+
+export interface Deployment {
+  readonly start: CustomResourceResponse;
+  readonly result?: CustomResourceResponse;
+  readonly execution?: LocalExecution;
+}
+
+/** The engine on local servers, with helpers that play CloudFormation's part. */
+export class Engine {
+  public static async start(options: EngineOptions = {}): Promise<Engine> {
+    const engine = new Engine();
+    await engine.init(options);
+    return engine;
+  }
+
+  public ec2!: LocalEc2;
+  public sfn!: LocalSfn;
+  public cfn!: LocalCloudFormation;
+  public readonly capture = new LogCapture();
+  public readonly blockedRequests: string[] = [];
+  /** How far the state machine's clock is ahead of real time. */
+  public clockOffsetMs = 0;
+  /** Invocations of the function by the state machine, per execution ARN. */
+  public readonly stepInvocations = new Map<string, number>();
+  private handler!: HandlerModule;
+  private client!: ec2sdk.EC2Client;
+  private readonly restore: (() => void)[] = [];
+  private requests = 0;
+
+  public async stop(): Promise<void> {
+    await this.sfn?.stop();
+    this.capture.stop();
+    await this.ec2?.stop();
+    await this.cfn?.stop();
+    this.client?.destroy();
+    this.restore.splice(0).reverse().forEach((undo) => undo());
+  }
+
+  /** Sends one custom resource request to the bundled function and returns the response CloudFormation received. */
+  public async request(
+    requestType: 'Create' | 'Update' | 'Delete', resourceType: string, logicalId: string, props: Props,
+    extra: { physicalResourceId?: string; oldProps?: Props } = {},
+  ): Promise<CustomResourceResponse> {
+    const requestId = `request-${++this.requests}-${logicalId}`;
+    await this.handler.handler({
+      RequestType: requestType,
+      RequestId: requestId,
+      StackId: STACK_ID,
+      LogicalResourceId: logicalId,
+      ResourceType: resourceType,
+      PhysicalResourceId: extra.physicalResourceId,
+      ResourceProperties: { ServiceToken: HANDLER_ARN, ...props },
+      OldResourceProperties: extra.oldProps ? { ServiceToken: HANDLER_ARN, ...extra.oldProps } : undefined,
+      ResponseURL: this.cfn.responseUrl(requestId),
+      ServiceToken: HANDLER_ARN,
+    });
+    const response = this.cfn.responseTo(requestId);
+    if (!response) {
+      throw new Error(`no response was sent for ${requestId}`);
+    }
+    return response;
+  }
+
+  /**
+   * Creates one import as CloudFormation would: the start resource, then the WaitCondition
+   * (which waits for its signal), then the result resource.
+   */
+  public async deploy(props: Props, options: { logicalId?: string; beforeWaitCondition?: () => Promise<void> | void } = {}): Promise<Deployment> {
+    const logicalId = options.logicalId ?? 'WebServerImage';
+    const start = await this.request('Create', 'Custom::VmImageImport', logicalId, props);
+    if (start.Status !== 'SUCCESS') {
+      return { start };
+    }
+    await options.beforeWaitCondition?.();
+    this.cfn.createWaitCondition(STACK_ID, String(props.WaitConditionId));
+    const execution = this.sfn.executions.get(start.PhysicalResourceId);
+    await this.until(() => this.cfn.signalsTo(String(props.WaitConditionId)).length > 0 || execution?.status !== 'RUNNING');
+    if (this.cfn.signalsTo(String(props.WaitConditionId)).length === 0) {
+      return { start, execution };
+    }
+    await execution?.done;
+    const result = await this.request('Create', 'Custom::VmImageImportResult', `${logicalId}Result`, {
+      ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy,
+    });
+    return { start, result, execution };
+  }
+
+  /** Waits (in real time, bounded) until the condition holds. */
+  public async until(condition: () => boolean, limitMs = 30_000): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    while (!condition()) {
+      if (Date.now() > deadline) {
+        throw new Error('the condition did not hold within the time limit');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  private async init(options: EngineOptions): Promise<void> {
+    const https = jest.requireActual<typeof HttpsModule>('https');
+    const block = (...args: unknown[]): never => {
+      this.blockedRequests.push(format(args[0]));
+      throw new Error('an HTTPS request was attempted; only the local servers may be contacted');
+    };
+    const spies = [jest.spyOn(https, 'request').mockImplementation(block), jest.spyOn(https, 'get').mockImplementation(block)];
+    this.restore.push(() => spies.forEach((spy) => spy.mockRestore()));
+
+    this.ec2 = await LocalEc2.start({ accountId: ACCOUNT, region: REGION, ...options.ec2 });
+    this.cfn = await LocalCloudFormation.start();
+    this.client = new ec2sdk.EC2Client({
+      endpoint: this.ec2.endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1,
+    });
+    this.sfn = await LocalSfn.start({
+      definition: synthesizedDefinition(),
+      stateMachineArn: STATE_MACHINE_ARN,
+      now: () => Date.now() + this.clockOffsetMs,
+      answer: (resource, stateName, input, execution) => this.answer(resource, stateName, input, execution),
+    });
+    const env: Record<string, string> = {
+      AWS_ENDPOINT_URL_EC2: this.ec2.endpoint,
+      AWS_ENDPOINT_URL_SFN: this.sfn.endpoint,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: this.cfn.endpoint,
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+      AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      VM_IMPORT_IAM_RETRY_SECONDS: String(options.iamRetrySeconds ?? 120),
+    };
+    const saved = Object.fromEntries([...Object.keys(env), 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ENDPOINT_URL'].map((k) => [k, process.env[k]]));
+    this.restore.push(() => {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) {
+          delete process.env[key];
+        } else {
+          process.env[key] = value;
+        }
+      }
+    });
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_ENDPOINT_URL;
+    this.handler = loadBundledHandler(env);
+    this.capture.start();
+  }
+
+  private async answer(resource: string, stateName: string, input: unknown, execution: LocalExecution): Promise<never> {
+    const roundTrip = (value: unknown) => JSON.parse(JSON.stringify(value ?? null)) as never;
+    if (resource === HANDLER_ARN) {
+      this.stepInvocations.set(execution.arn, (this.stepInvocations.get(execution.arn) ?? 0) + 1);
+      return roundTrip(await this.handler.handler(input as never));
+    }
+    const sdk = /^arn:aws:states:::aws-sdk:ec2:(\w+)$/.exec(resource);
+    if (!sdk) {
+      throw new Error(`unexpected Task resource ${resource} in ${stateName}`);
+    }
+    if (stateName === 'DescribeImport') {
+      // The Wait before this poll took one poll interval.
+      this.clockOffsetMs += Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
+    }
+    const commandName = `${sdk[1][0].toUpperCase()}${sdk[1].slice(1)}Command` as keyof typeof ec2sdk;
+    const Command = ec2sdk[commandName] as unknown as new (i: unknown) => Parameters<ec2sdk.EC2Client['send']>[0];
+    const { $metadata: _m, ...output } = await this.client.send(new Command(input)) as { $metadata?: unknown };
+    return roundTrip(output);
+  }
+}
