@@ -400,17 +400,17 @@ describe('executionOutcome', () => {
   const completedTask = { ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }, { SnapshotId: 'snap-2' }] };
 
   test.each<[string, 'completed' | 'failed' | 'error', Partial<ExecutionState>, unknown]>([
-    ['a completed task', 'completed', { Poll: { Tasks: [completedTask] } },
+    ['a completed task', 'completed', { Poll: { Result: { ImportImageTasks: [completedTask] } } },
       { Outcome: 'completed', ImportTaskId: TASK, ImageId: 'ami-1', SnapshotIds: ['snap-1', 'snap-2'] }],
-    ['completed without a completed task', 'completed', { Poll: { Tasks: [{ Status: 'active' }] } },
+    ['completed without a completed task', 'completed', { Poll: { Result: { ImportImageTasks: [{ Status: 'active' }] } } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} ended without an AMI.` }],
-    ['completed but no ImageId', 'completed', { Poll: { Tasks: [{ Status: 'completed' }] } },
+    ['completed but no ImageId', 'completed', { Poll: { Result: { ImportImageTasks: [{ Status: 'completed' }] } } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} ended without an AMI.` }],
-    ['failed with the timeout step\'s reason', 'failed', { Poll: { Tasks: [], Reason: 'did not finish within 600 seconds' } },
+    ['failed with the timeout step\'s reason', 'failed', { Poll: { Result: { ImportImageTasks: [] }, Reason: 'did not finish within 600 seconds' } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: 'did not finish within 600 seconds' }],
-    ['failed with EC2\'s message', 'failed', { Poll: { Tasks: [{ Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files.' }] } },
+    ['failed with EC2\'s message', 'failed', { Poll: { Result: { ImportImageTasks: [{ Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files.' }] } } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: failureReason(TASK, 'ClientError: Unknown OS / Missing OS files.') }],
-    ['failed on a task no longer listed', 'failed', { Poll: { Tasks: [] } },
+    ['failed on a task no longer listed', 'failed', { Poll: { Result: { ImportImageTasks: [] } } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: failureReason(TASK, 'the task is gone') }],
     ['an error after the import started', 'error', { Error: { Error: 'Error', Cause: JSON.stringify({ errorMessage: 'tagging refused' }) } },
       { Outcome: 'failed', ImportTaskId: TASK, Reason: `VM import ${TASK} stopped on an error: tagging refused` }],
