@@ -450,6 +450,12 @@ function imageHash(scope: Construct, image: Omit<WireProperties, 'RoleName'>): s
 
 /** The WaitCondition's timeout: the import's, plus room for one poll and for signalling, at most 12 hours. */
 function waitConditionSeconds(timeout: Duration, pollInterval: Duration): number {
+  if (timeout.isUnresolved() || pollInterval.isUnresolved()) {
+    // Known only at deploy time, where CloudFormation cannot add them up (and a token's
+    // arithmetic here yields the token itself): wait the longest. The execution's own
+    // deadline, computed from the deployed values, still ends the import in time.
+    return MAX_WAIT_CONDITION_SECONDS;
+  }
   return Math.min(MAX_WAIT_CONDITION_SECONDS, timeout.toSeconds() + pollInterval.toSeconds() + 300);
 }
 
