@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,6 +17,7 @@ import {
   LicenseType,
   Platform,
   VmImageImport,
+  VmImageImportProps,
   VmImportRole,
 } from '../src';
 
@@ -54,35 +55,136 @@ function bucketImport(stack: Stack, id = 'Import', extra: Partial<ConstructorPar
   });
 }
 
+/** The one resource of a type, with its logical ID. */
+function only(t: Template, type: string): [string, any] {
+  const found = Object.entries(t.findResources(type));
+  expect(found).toHaveLength(1);
+  return found[0];
+}
+
+/** The logical ID of the import's WaitCondition. */
+function waitConditionId(stack: Stack): string {
+  return only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition')[0];
+}
+
 describe('VmImageImport resources', () => {
-  test('creates a role, a bucket, a key, one custom resource and one provider', () => {
+  test('creates a role, a bucket, a key, the engine, a WaitCondition and the start and result custom resources', () => {
     const stack = newStack();
     bucketImport(stack);
     const t = Template.fromStack(stack);
     t.resourceCountIs('Custom::VmImageImport', 1);
+    t.resourceCountIs('Custom::VmImageImportResult', 1);
+    t.resourceCountIs('AWS::CloudFormation::WaitCondition', 1);
     t.resourceCountIs('AWS::KMS::Key', 1);
     t.resourceCountIs('AWS::S3::Bucket', 1);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
-    // two handler functions and the provider framework's three
-    t.resourceCountIs('AWS::Lambda::Function', 5);
+    t.resourceCountIs('AWS::Logs::LogGroup', 1);
+    // The engine's one function serves both custom resources and the state machine's steps.
+    t.resourceCountIs('AWS::Lambda::Function', 1);
+    // The import role, the engine's function and its state machine.
+    t.resourceCountIs('AWS::IAM::Role', 3);
+    expect(Object.keys(t.toJSON().Resources).filter((id) => id.startsWith('CdkVmImportEngine')).sort().map((id) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual([
+      'CdkVmImportEngineExecutionsPolicy',
+      'CdkVmImportEngineHandler',
+      'CdkVmImportEngineHandlerRole',
+      'CdkVmImportEngineHandlerRoleDefaultPolicy',
+      'CdkVmImportEngineLogs',
+      'CdkVmImportEngineStateMachine',
+      'CdkVmImportEngineStateMachineRole',
+      'CdkVmImportEngineStateMachineRoleDefaultPolicy',
+    ]);
   });
 
-  test('two imports in a stack share one provider', () => {
+  test('the WaitCondition waits for one signal, the import\'s timeout plus one poll and 5 minutes', () => {
+    const stack = newStack();
+    bucketImport(stack);
+    const [id, wait] = only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition');
+    expect(id).toMatch(/^ImportWait[0-9A-F]{12}[0-9A-F]{8}$/);
+    // Default: 6 hours + 30 seconds + 300 seconds.
+    expect(wait.CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT21930S' } });
+    // No Handle, Count or Timeout properties: the creation policy replaces them.
+    expect(wait.Properties ?? {}).toEqual({});
+  });
+
+  test.each([
+    ['40 minutes polled every 10 seconds', Duration.minutes(40), Duration.seconds(10), 'PT2710S'],
+    ['12 hours (capped at the WaitCondition\'s maximum)', Duration.hours(12), undefined, 'PT43200S'],
+    ['11 hours 55 minutes with a 1-hour poll (capped)', Duration.minutes(715), Duration.hours(1), 'PT43200S'],
+  ])('a timeout of %s gives the WaitCondition %s', (_name, timeout, pollInterval, expected) => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', { timeout, pollInterval });
+    const [, wait] = only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition');
+    expect(wait.CreationPolicy.ResourceSignal.Timeout).toBe(expected);
+  });
+
+  test.each([
+    ['timeout', { timeout: Duration.seconds(Token.asNumber({ Ref: 'Timeout' })) }],
+    ['pollInterval', { pollInterval: Duration.seconds(Token.asNumber({ Ref: 'Poll' })) }],
+  ])('an unresolved %s makes the WaitCondition wait the longest, 12 hours', (_name, wait) => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', wait);
+    const [, condition] = only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition');
+    expect(condition.CreationPolicy.ResourceSignal).toEqual({ Count: 1, Timeout: 'PT43200S' });
+  });
+
+  test('two imports in a stack share one engine and have a WaitCondition each', () => {
     const stack = newStack();
     bucketImport(stack, 'A');
     bucketImport(stack, 'B');
     const t = Template.fromStack(stack);
     t.resourceCountIs('Custom::VmImageImport', 2);
-    t.resourceCountIs('AWS::Lambda::Function', 5);
+    t.resourceCountIs('Custom::VmImageImportResult', 2);
+    t.resourceCountIs('AWS::Lambda::Function', 1);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    t.resourceCountIs('AWS::Logs::LogGroup', 1);
+    const waits = Object.keys(t.findResources('AWS::CloudFormation::WaitCondition')).sort();
+    expect(waits).toEqual([expect.stringMatching(/^AWait[0-9A-F]{20}$/), expect.stringMatching(/^BWait[0-9A-F]{20}$/)]);
+    // Both start resources use the one state machine and each names its own WaitCondition.
+    const starts = Object.values(t.findResources('Custom::VmImageImport'));
+    const [machineId] = only(t, 'AWS::StepFunctions::StateMachine');
+    expect(starts.map((r) => r.Properties.StateMachineArn)).toEqual([{ Ref: machineId }, { Ref: machineId }]);
+    expect(starts.map((r) => r.Properties.WaitConditionId).sort()).toEqual(waits);
   });
 
-  test('handler functions run on the newest Node.js runtime with the bundled handler', () => {
+  test('the engine\'s function runs the bundled handler on the newest Node.js runtime, logging JSON to the engine\'s log group', () => {
     const stack = newStack();
     bucketImport(stack);
     const t = Template.fromStack(stack);
-    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.onEvent', Runtime: 'nodejs24.x', Timeout: 300 });
-    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.isComplete', Runtime: 'nodejs24.x' });
+    const [logsId] = only(t, 'AWS::Logs::LogGroup');
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      // A Delete that waits out InvalidSnapshot.InUse; a custom resource must answer within the hour.
+      Timeout: 900,
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: logsId } },
+    });
+    t.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', Properties: { RetentionInDays: 365 } });
+    // Both custom resources are served by it.
+    const [functionId] = only(t, 'AWS::Lambda::Function');
+    const tokens = [...Object.values(t.findResources('Custom::VmImageImport')), ...Object.values(t.findResources('Custom::VmImageImportResult'))]
+      .map((r) => r.Properties.ServiceToken);
+    expect(tokens).toEqual([{ 'Fn::GetAtt': [functionId, 'Arn'] }, { 'Fn::GetAtt': [functionId, 'Arn'] }]);
+  });
+
+  test('the state machine is a Standard one that logs errors without execution data and invokes the engine\'s function', () => {
+    const stack = newStack();
+    bucketImport(stack);
+    const t = Template.fromStack(stack);
+    const [logsId] = only(t, 'AWS::Logs::LogGroup');
+    const [functionId] = only(t, 'AWS::Lambda::Function');
+    const [, machine] = only(t, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.StateMachineType).toBe('STANDARD');
+    expect(machine.Properties.LoggingConfiguration).toEqual({
+      Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logsId, 'Arn'] } } }],
+      IncludeExecutionData: false,
+      Level: 'ERROR',
+    });
+    const definition = JSON.stringify(machine.Properties.DefinitionString);
+    expect(definition).toContain(functionId);
+    for (const state of ['StartImport', 'WaitToStart', 'WaitForImport', 'DescribeImport', 'TagImage', 'TagSnapshots', 'CancelOnTimeout', 'SignalCompleted', 'SignalFailed', 'SignalError']) {
+      expect(definition).toContain(`\\"${state}\\"`);
+    }
   });
 
   test('the key rotates and the bucket is private, SSL-only, versioned and encrypted with it', () => {
@@ -140,10 +242,15 @@ describe('VmImageImport resources', () => {
       hypervisor: Hypervisor.XEN,
       removalPolicy: RemovalPolicy.DESTROY,
       timeout: Duration.minutes(40),
+      pollInterval: Duration.seconds(10),
     });
     const t = Template.fromStack(stack);
     const keyId = stack.getLogicalId(key.node.defaultChild as kms.CfnKey);
+    const [machineId] = only(t, 'AWS::StepFunctions::StateMachine');
+    const [waitId] = only(t, 'AWS::CloudFormation::WaitCondition');
     t.hasResourceProperties('Custom::VmImageImport', {
+      StateMachineArn: { Ref: machineId },
+      WaitConditionId: waitId,
       DiskContainers: [{
         Format: 'VMDK',
         S3Bucket: 'my-images',
@@ -164,31 +271,43 @@ describe('VmImageImport resources', () => {
       Tags: [{ Key: 'team', Value: 'infra' }],
       RemovalPolicy: 'destroy',
       WaitTimeoutSeconds: '2400',
+      PollIntervalSeconds: '10',
     });
+    const [startId] = only(t, 'Custom::VmImageImport');
+    const [, result] = only(t, 'Custom::VmImageImportResult');
+    // The result resource: which execution, and what an Update may change in place.
+    expect(Object.keys(result.Properties).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceToken', 'Tags']);
+    expect(result.Properties).toEqual(expect.objectContaining({
+      ExecutionArn: { Ref: startId }, Tags: [{ Key: 'team', Value: 'infra' }], RemovalPolicy: 'destroy',
+    }));
     // A given key is used as is: no key of the construct's own.
     t.resourceCountIs('AWS::KMS::Key', 1);
   });
 
-  test('removal policy is RETAIN by default, and the CloudFormation resource itself is always deleted so the handler decides', () => {
+  test('removal policy is RETAIN by default, and the CloudFormation resources themselves are always deleted so the handler decides', () => {
     const stack = newStack();
     bucketImport(stack, 'Kept');
     bucketImport(stack, 'Destroyed', { removalPolicy: RemovalPolicy.DESTROY });
     const t = Template.fromStack(stack);
-    const imports = t.findResources('Custom::VmImageImport');
+    const imports = { ...t.findResources('Custom::VmImageImport'), ...t.findResources('Custom::VmImageImportResult') };
     const policies = Object.entries(imports).map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Properties.RemovalPolicy, r.DeletionPolicy]);
-    expect(policies).toEqual(expect.arrayContaining([
-      ['Kept', 'retain', 'Delete'],
+    expect(policies.sort()).toEqual([
       ['Destroyed', 'destroy', 'Delete'],
-    ]));
+      ['DestroyedResult', 'destroy', 'Delete'],
+      ['Kept', 'retain', 'Delete'],
+      ['KeptResult', 'retain', 'Delete'],
+    ]);
   });
 
   test('tags from Tags.of(stack) and the stack\'s own tags reach the AMI and its snapshots', () => {
     const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: { owner: 'platform', app: 'overridden' } });
     bucketImport(stack, 'Import', { tags: { app: 'web' } });
     Tags.of(stack).add('cost-center', '42');
-    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
-      Tags: [{ Key: 'app', Value: 'web' }, { Key: 'cost-center', Value: '42' }, { Key: 'owner', Value: 'platform' }],
-    });
+    const t = Template.fromStack(stack);
+    const tags = [{ Key: 'app', Value: 'web' }, { Key: 'cost-center', Value: '42' }, { Key: 'owner', Value: 'platform' }];
+    // The start resource tags the import task; the result resource re-tags the AMI and its snapshots on an Update.
+    t.hasResourceProperties('Custom::VmImageImport', { Tags: tags });
+    t.hasResourceProperties('Custom::VmImageImportResult', { Tags: tags });
   });
 
   test('Tags.of() exclusions and removals apply to the AMI\'s tags too', () => {
@@ -196,24 +315,34 @@ describe('VmImageImport resources', () => {
     const imp = bucketImport(stack, 'Import', { tags: { app: 'web' } });
     Tags.of(stack).add('cost-center', '42', { excludeResourceTypes: ['Custom::VmImageImport'] });
     Tags.of(imp).remove('owner');
-    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { Tags: [{ Key: 'app', Value: 'web' }] });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::VmImageImport', { Tags: [{ Key: 'app', Value: 'web' }] });
+    t.hasResourceProperties('Custom::VmImageImportResult', { Tags: [{ Key: 'app', Value: 'web' }] });
   });
 
   test('no tags at all sends no Tags property', () => {
     const stack = newStack();
     bucketImport(stack);
-    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { Tags: Match.absent() });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::VmImageImport', { Tags: Match.absent() });
+    t.hasResourceProperties('Custom::VmImageImportResult', { Tags: Match.absent() });
   });
 
-  test('the custom resource waits for the import role and its policy', () => {
+  test('start, then WaitCondition, then result: the start resource waits for the import role, its policy and the ExecutionsPolicy', () => {
     const stack = newStack();
     bucketImport(stack);
     const t = Template.fromStack(stack);
-    const resource = Object.values(t.findResources('Custom::VmImageImport'))[0];
-    expect(resource.DependsOn).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^ImportRoleDefaultPolicy/),
+    const [startId, start] = only(t, 'Custom::VmImageImport');
+    const [waitId, wait] = only(t, 'AWS::CloudFormation::WaitCondition');
+    const [, result] = only(t, 'Custom::VmImageImportResult');
+    expect([...start.DependsOn].sort()).toEqual([
+      expect.stringMatching(/^CdkVmImportEngineExecutionsPolicy[0-9A-F]{8}$/),
       expect.stringMatching(/^ImportRole[0-9A-F]{8}$/),
-    ]));
+      expect.stringMatching(/^ImportRoleDefaultPolicy[0-9A-F]{8}$/),
+    ]);
+    expect(wait.DependsOn).toEqual([startId]);
+    expect(result.DependsOn).toEqual([waitId]);
+    expect(result.Properties.ExecutionArn).toEqual({ Ref: startId });
   });
 
   test('encrypted: false with a given bucket creates no key and sends no KmsKeyId', () => {
@@ -264,17 +393,42 @@ describe('VmImageImport attributes', () => {
       instanceType: ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO),
     });
     const t = Template.fromStack(stack);
-    const importId = Object.keys(t.findResources('Custom::VmImageImport'))[0];
-    t.hasResourceProperties('AWS::EC2::Instance', { ImageId: { 'Fn::GetAtt': [importId, 'ImageId'] } });
+    const [resultId] = only(t, 'Custom::VmImageImportResult');
+    expect(resultId).toMatch(/^ImportResult[0-9A-F]{8}$/);
+    t.hasResourceProperties('AWS::EC2::Instance', { ImageId: { 'Fn::GetAtt': [resultId, 'ImageId'] } });
   });
 
-  test('imageId, snapshotIds and importTaskId resolve to the custom resource', () => {
+  test('imageId, snapshotIds and importTaskId resolve to the result resource', () => {
     const stack = newStack();
     const imp = bucketImport(stack);
-    const id = stack.getLogicalId(imp.node.findChild('Resource').node.defaultChild as any);
+    const id = stack.getLogicalId(imp.node.findChild('Result').node.defaultChild as any);
     expect(stack.resolve(imp.imageId)).toEqual({ 'Fn::GetAtt': [id, 'ImageId'] });
-    expect(stack.resolve(imp.importTaskId)).toEqual({ Ref: id });
+    expect(stack.resolve(imp.importTaskId)).toEqual({ 'Fn::GetAtt': [id, 'ImportTaskId'] });
     expect(stack.resolve(imp.snapshotIds)).toEqual({ 'Fn::Split': [',', { 'Fn::GetAtt': [id, 'SnapshotIds'] }] });
+  });
+
+  test('stateMachine and logGroup are the stack\'s engine\'s, shared by its imports', () => {
+    const stack = newStack();
+    const a = bucketImport(stack, 'A');
+    const b = bucketImport(stack, 'B');
+    const t = Template.fromStack(stack);
+    const [machineId] = only(t, 'AWS::StepFunctions::StateMachine');
+    const [logsId] = only(t, 'AWS::Logs::LogGroup');
+    expect(stack.resolve(a.stateMachine.stateMachineArn)).toEqual({ Ref: machineId });
+    expect(stack.resolve(a.logGroup.logGroupName)).toEqual({ Ref: logsId });
+    expect(b.stateMachine).toBe(a.stateMachine);
+    expect(b.logGroup).toBe(a.logGroup);
+  });
+
+  test('imports in two stacks get an engine each', () => {
+    const app = new App();
+    const one = new Stack(app, 'One', { env: { account: '123456789012', region: 'us-east-1' } });
+    const two = new Stack(app, 'Two', { env: { account: '123456789012', region: 'us-east-1' } });
+    const a = bucketImport(one, 'A');
+    const b = bucketImport(two, 'B');
+    expect(b.stateMachine).not.toBe(a.stateMachine);
+    Template.fromStack(one).resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    Template.fromStack(two).resourceCountIs('AWS::StepFunctions::StateMachine', 1);
   });
 
   test('getImage reports Windows for a Windows import and Linux otherwise', () => {
@@ -283,6 +437,57 @@ describe('VmImageImport attributes', () => {
     const lin = bucketImport(stack, 'Lin');
     expect(win.getImage(stack).osType).toBe(ec2.OperatingSystemType.WINDOWS);
     expect(lin.getImage(stack).osType).toBe(ec2.OperatingSystemType.LINUX);
+  });
+});
+
+describe('a new WaitCondition (a new import) only when what shapes the image changes', () => {
+  const baseline: Partial<VmImageImportProps> = {
+    description: 'web',
+    tags: { app: 'web' },
+    clientData: { comment: 'ci', uploadSize: Size.gibibytes(1) },
+  };
+  const idWith = (props: Partial<VmImageImportProps> | ((stack: Stack) => Partial<VmImageImportProps>)) => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', { ...baseline, ...(typeof props === 'function' ? props(stack) : props) });
+    return waitConditionId(stack);
+  };
+
+  test('the same props give the same ID', () => {
+    expect(idWith({})).toBe(idWith({}));
+  });
+
+  test.each<[string, Partial<VmImageImportProps> | ((stack: Stack) => Partial<VmImageImportProps>)]>([
+    ['tags only', { tags: { app: 'web', team: 'infra' } }],
+    ['Tags.of() only', (stack) => { Tags.of(stack).add('cost-center', '42'); return {}; }],
+    ['the role', (stack) => ({ role: iam.Role.fromRoleArn(stack, 'Other', 'arn:aws:iam::123456789012:role/other-import-role') })],
+    ['the upload data', { clientData: { comment: 'rebuilt', uploadStart: new Date('2026-01-01T00:00:00Z') } }],
+    ['the removal policy', { removalPolicy: RemovalPolicy.DESTROY }],
+    ['the timeout', { timeout: Duration.hours(11) }],
+    ['the poll interval', { pollInterval: Duration.minutes(5) }],
+  ])('%s keeps it', (_name, change) => {
+    expect(idWith(change)).toBe(idWith({}));
+  });
+
+  test.each<[string, Partial<VmImageImportProps> | ((stack: Stack) => Partial<VmImageImportProps>)]>([
+    ['another disk', (stack) => ({ diskImages: [DiskImage.fromBucket(s3.Bucket.fromBucketName(stack, 'Other', 'my-images'), 'builds/web-2.vmdk')] })],
+    ['a second disk', (stack) => {
+      const bucket = s3.Bucket.fromBucketName(stack, 'Other', 'my-images');
+      return { diskImages: [DiskImage.fromBucket(bucket, 'builds/web.vmdk'), DiskImage.fromBucket(bucket, 'data.vmdk', { deviceName: '/dev/sdb' })] };
+    }],
+    ['the boot mode', { bootMode: BootMode.UEFI }],
+    ['the description', { description: 'web v2' }],
+    ['the license type', { licenseType: LicenseType.AWS }],
+    ['the encryption key', (stack) => ({ encryptionKey: new kms.Key(stack, 'OtherKey') })],
+    ['encryption off', (stack) => ({ encrypted: false, bucket: new s3.Bucket(stack, 'Images') })],
+    ['the platform', { platform: Platform.WINDOWS }],
+  ])('%s changes it', (_name, change) => {
+    expect(idWith(change)).not.toBe(idWith({}));
+  });
+
+  test('a changed WaitCondition ID reaches the start resource', () => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', { bootMode: BootMode.UEFI });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', { WaitConditionId: waitConditionId(stack) });
   });
 });
 
