@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { App, Aspects, Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { App, Aspects, CfnResource, Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -87,59 +87,197 @@ describe('cdk-nag AwsSolutions', () => {
       expect(reason.length).toBeGreaterThan(40);
     }
     expect(accepted.map(([id, type, rule]) => `${type} ${rule} ${id.replace(/[0-9A-F]{8}$/, '')}`).sort()).toEqual([
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportProviderFrameworkOnEventRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportProviderFrameworkWaiterRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportProviderHandlerRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportProviderwaiterstatemachineRoleDefaultPolicy',
+      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineExecutionsPolicy',
+      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineHandlerRoleDefaultPolicy',
+      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineStateMachineRoleDefaultPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 SharedRoleDefaultPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 WebRoleDefaultPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 FromUrlRoleDefaultPolicy',
-      'AWS::Lambda::Function AwsSolutions-L1 CdkVmImportProviderframeworkisComplete',
-      'AWS::Lambda::Function AwsSolutions-L1 CdkVmImportProviderframeworkonEvent',
-      'AWS::Lambda::Function AwsSolutions-L1 CdkVmImportProviderframeworkonTimeout',
       'AWS::S3::Bucket AwsSolutions-S1 FromUrlBucket',
-      'AWS::StepFunctions::StateMachine AwsSolutions-SF1 CdkVmImportProviderwaiterstatemachine',
-      'AWS::StepFunctions::StateMachine AwsSolutions-SF2 CdkVmImportProviderwaiterstatemachine',
+      'AWS::StepFunctions::StateMachine AwsSolutions-SF1 CdkVmImportEngineStateMachine',
+      'AWS::StepFunctions::StateMachine AwsSolutions-SF2 CdkVmImportEngineStateMachine',
     ].sort());
+  });
+
+  test('the engine\'s acceptances are no broader than what cdk-nag finds on it', () => {
+    const app = new App();
+    const stack = everyFeatureStack(app);
+    const engine = stack.node.findChild('CdkVmImportEngine');
+    // What each acceptance covers, by resource and rule: its findings, or every finding of the rule.
+    const accepted = new Map<string, Array<string | { regex: string }>>();
+    for (const construct of engine.node.findAll()) {
+      if (construct instanceof CfnResource && construct.getMetadata('cdk_nag')) {
+        for (const rule of construct.getMetadata('cdk_nag').rules_to_suppress) {
+          accepted.set(`/${construct.node.path} ${rule.id}`, rule.applies_to ?? []);
+        }
+        // Take the acceptances away and see what cdk-nag finds.
+        delete (construct.cfnOptions.metadata as Record<string, unknown>).cdk_nag;
+      }
+    }
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    app.synth();
+    const found = new Map<string, string[]>();
+    const annotations = Annotations.fromStack(stack);
+    for (const m of [...annotations.findError('*', Match.stringLikeRegexp('^AwsSolutions-')), ...annotations.findWarning('*', Match.stringLikeRegexp('^AwsSolutions-'))]) {
+      const [, rule, finding] = /^(AwsSolutions-[A-Z0-9]+)(?:\[([^\]]+)\])?/.exec(String(m.entry.data))!;
+      const key = `${m.id} ${rule}`;
+      found.set(key, [...(found.get(key) ?? []), ...(finding ? [finding] : [])]);
+    }
+    // Every finding on the engine is one it accepts, and every acceptance is of a finding.
+    expect([...found.keys()].filter((k) => k.startsWith('/Everything/CdkVmImportEngine/')).sort()).toEqual([...accepted.keys()].sort());
+    for (const [key, patterns] of accepted) {
+      const findings = found.get(key) ?? [];
+      const matchers = patterns.map((pattern) => typeof pattern === 'string'
+        ? (f: string) => f === pattern
+        : (f: string) => new RegExp(pattern.regex.slice(1, pattern.regex.lastIndexOf('/'))).test(f));
+      for (const [i, matches] of matchers.entries()) {
+        expect([key, patterns[i], findings.some(matches)]).toEqual([key, patterns[i], true]);
+      }
+      for (const finding of findings) {
+        expect([key, finding, matchers.length === 0 || matchers.some((m) => m(finding))]).toEqual([key, finding, true]);
+      }
+    }
+    expect([...accepted.keys()].map((k) => k.replace('/Everything/CdkVmImportEngine/', '')).sort()).toEqual([
+      'ExecutionsPolicy/Resource AwsSolutions-IAM5',
+      'HandlerRole/DefaultPolicy/Resource AwsSolutions-IAM5',
+      'StateMachine/Resource AwsSolutions-SF1',
+      'StateMachine/Resource AwsSolutions-SF2',
+      'StateMachine/Role/DefaultPolicy/Resource AwsSolutions-IAM5',
+    ]);
   });
 });
 
-describe('handler role', () => {
-  const statements = () => {
+describe('engine permissions', () => {
+  const template = () => {
     const stack = new Stack(new App(), 'Test', { env: ENV });
     new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
-    const t = Template.fromStack(stack);
-    const policy = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('CdkVmImportProviderHandlerRoleDefaultPolicy'))!;
-    return policy[1].Properties.PolicyDocument.Statement as any[];
+    return Template.fromStack(stack);
   };
+  const policy = (t: Template, prefix: string) => {
+    const found = Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith(prefix));
+    expect(found).toHaveLength(1);
+    return found[0][1].Properties;
+  };
+  const statements = (t: Template = template()) => policy(t, 'CdkVmImportEngineHandlerRoleDefaultPolicy').PolicyDocument.Statement as any[];
+  // Images and snapshots have no account in their ARN.
+  const image = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, '::image/*']] };
+  const snapshot = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, '::snapshot/*']] };
+  const task = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':import-image-task/*']] };
+  const ownedByThisStack = { 'aws:ResourceTag/cdk-vm-import:stack-id': { Ref: 'AWS::StackId' } };
 
-  test('only the EC2 actions the handler calls, destructive ones only on what this stack tagged', () => {
+  test('the function\'s EC2 statements: tagging and removing only what carries this stack\'s tag, which it cannot add', () => {
     const ec2 = statements().filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ec2:')));
-    const image = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, '::image/*']] };
-    const snapshot = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, '::snapshot/*']] };
-    const task = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':import-image-task/*']] };
     expect(ec2).toEqual([
-      { Sid: 'DescribeImports', Effect: 'Allow', Action: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages', 'ec2:DescribeSnapshots'], Resource: '*' },
+      { Sid: 'DescribeImports', Effect: 'Allow', Action: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages'], Resource: '*' },
       { Sid: 'StartImports', Effect: 'Allow', Action: 'ec2:ImportImage', Resource: '*' },
-      { Sid: 'TagImportOutputs', Effect: 'Allow', Action: 'ec2:CreateTags', Resource: [image, snapshot, task] },
       {
-        Sid: 'ManageThisStacksImports',
+        Sid: 'TagNewImportTasks',
         Effect: 'Allow',
-        Action: ['ec2:CancelImportTask', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:DeleteTags'],
+        Action: 'ec2:CreateTags',
+        Resource: task,
+        Condition: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
+      },
+      {
+        Sid: 'RetagThisStacksImports',
+        Effect: 'Allow',
+        Action: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        Resource: [image, snapshot],
+        Condition: {
+          'StringEquals': ownedByThisStack,
+          'ForAllValues:StringNotEquals': { 'aws:TagKeys': ['cdk-vm-import:stack-id'] },
+        },
+      },
+      {
+        Sid: 'RemoveThisStacksImports',
+        Effect: 'Allow',
+        Action: ['ec2:CancelImportTask', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
         Resource: [image, snapshot, task],
-        Condition: { StringEquals: { 'aws:ResourceTag/cdk-vm-import:stack-id': { Ref: 'AWS::StackId' } } },
+        Condition: { StringEquals: ownedByThisStack },
       },
     ]);
   });
 
   test('iam:PassRole only on the import role', () => {
-    const pass = statements().filter((s) => s.Action === 'iam:PassRole');
-    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImportRole/), 'Arn'] } }]);
+    const pass = statements().filter((s) => JSON.stringify(s.Action).includes('iam:'));
+    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImportRole[0-9A-F]{8}$/), 'Arn'] } }]);
   });
 
-  test('no other statement uses Resource "*"', () => {
+  test('cloudformation:SignalResource only on this stack', () => {
+    const signal = statements().filter((s) => JSON.stringify(s.Action).includes('cloudformation:'));
+    expect(signal).toEqual([{ Sid: 'SignalThisStacksWaitConditions', Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: { Ref: 'AWS::StackId' } }]);
+  });
+
+  test('the function writes logs only to the engine\'s log group', () => {
+    const t = template();
+    const [logsId] = Object.keys(t.findResources('AWS::Logs::LogGroup'));
+    const logs = statements(t).filter((s) => JSON.stringify(s.Action).includes('logs:'));
+    expect(logs).toEqual([{ Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logsId, 'Arn'] } }]);
+  });
+
+  test('the function\'s role has nothing else', () => {
+    const services = statements().flatMap((s) => [s.Action].flat()).map((a: string) => a.split(':')[0]);
+    expect([...new Set(services)].sort()).toEqual(['cloudformation', 'ec2', 'iam', 'logs']);
+  });
+
+  test('states actions only on the state machine and its executions, in the ExecutionsPolicy', () => {
+    const t = template();
+    const [machineId] = Object.keys(t.findResources('AWS::StepFunctions::StateMachine'));
+    const [roleId] = Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => id.startsWith('CdkVmImportEngineHandlerRole'));
+    const executions = policy(t, 'CdkVmImportEngineExecutionsPolicy');
+    expect(executions.Roles).toEqual([{ Ref: roleId }]);
+    expect(executions.PolicyDocument.Statement).toEqual([
+      { Sid: 'StartImports', Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: machineId } },
+      {
+        Sid: 'FollowImports',
+        Effect: 'Allow',
+        Action: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
+        Resource: {
+          'Fn::Join': ['', [
+            'arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:',
+            { 'Fn::GetAtt': [machineId, 'Name'] }, ':*',
+          ]],
+        },
+      },
+    ]);
+    // No other policy of the stack grants a states action.
+    const elsewhere = Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => !id.startsWith('CdkVmImportEngineExecutionsPolicy'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => JSON.stringify(st.Action).includes('states:'));
+    expect(elsewhere).toEqual([]);
+  });
+
+  test('the state machine may tag only images and snapshots, describe import tasks, invoke the engine\'s function and deliver logs', () => {
+    const t = template();
+    const [functionId] = Object.keys(t.findResources('AWS::Lambda::Function'));
+    const document = policy(t, 'CdkVmImportEngineStateMachineRoleDefaultPolicy').PolicyDocument.Statement as any[];
+    const ec2 = document.filter((st) => JSON.stringify(st.Action).toLowerCase().includes('ec2:'));
+    expect(ec2).toEqual([
+      { Effect: 'Allow', Action: 'ec2:DescribeImportImageTasks', Resource: '*' },
+      { Effect: 'Allow', Action: 'ec2:createTags', Resource: image },
+      { Effect: 'Allow', Action: 'ec2:createTags', Resource: snapshot },
+    ]);
+    expect(document.filter((st) => JSON.stringify(st.Action).includes('lambda:'))).toEqual([{
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: [{ 'Fn::GetAtt': [functionId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [functionId, 'Arn'] }, ':*']] }],
+    }]);
+    const services = document.flatMap((st) => [st.Action].flat()).map((a: string) => a.split(':')[0]);
+    expect([...new Set(services)].sort()).toEqual(['ec2', 'lambda', 'logs']);
+  });
+
+  test('no other statement of the function uses Resource "*"', () => {
     const stars = statements().filter((s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')));
     expect(stars.map((s) => s.Sid)).toEqual(['DescribeImports', 'StartImports']);
+  });
+
+  test('two imports add a PassRole each to the one function role', () => {
+    const stack = new Stack(new App(), 'Test', { env: ENV });
+    new VmImageImport(stack, 'A', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'B', { diskImages: [DiskImage.fromImportBucket('b.vmdk')], licenseType: LicenseType.BYOL });
+    const pass = statements(Template.fromStack(stack)).filter((s) => JSON.stringify(s.Action).includes('iam:PassRole'));
+    const roles = pass.flatMap((s) => [s.Resource].flat()).map((r: any) => r['Fn::GetAtt'][0].replace(/[0-9A-F]{8}$/, '')).sort();
+    expect(roles).toEqual(['ARole', 'BRole']);
   });
 });
 
