@@ -2,7 +2,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { VmImportRole } from '../src';
+import { DiskImage, LicenseType, VmImageImport, VmImportRole } from '../src';
 
 function newStack(): Stack {
   return new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
@@ -82,4 +82,21 @@ test('grantEncryptSnapshots grants exactly the KMS actions VM Import needs on th
       }]),
     },
   });
+});
+
+test('a VmImportRole shared by two imports is passed by the engine\'s function only, and each start resource waits for its policy', () => {
+  const stack = newStack();
+  const role = new VmImportRole(stack, 'Shared');
+  for (const id of ['A', 'B']) {
+    new VmImageImport(stack, id, { diskImages: [DiskImage.fromImportBucket(`${id}.vmdk`)], licenseType: LicenseType.BYOL, role });
+  }
+  const t = Template.fromStack(stack);
+  const roleId = stack.getLogicalId(role.node.defaultChild as any);
+  const passes = Object.entries(t.findResources('AWS::IAM::Policy'))
+    .flatMap(([id, p]) => (p.Properties.PolicyDocument.Statement as any[]).filter((st) => st.Action === 'iam:PassRole').map((st) => [id.replace(/[0-9A-F]{8}$/, ''), st.Resource]));
+  expect(passes).toEqual([['CdkVmImportEngineHandlerRoleDefaultPolicy', { 'Fn::GetAtt': [roleId, 'Arn'] }]]);
+  for (const start of Object.values(t.findResources('Custom::VmImageImport'))) {
+    expect(start.Properties.RoleName).toEqual({ Ref: roleId });
+    expect(start.DependsOn).toEqual(expect.arrayContaining([roleId, expect.stringMatching(/^SharedDefaultPolicy[0-9A-F]{8}$/)]));
+  }
 });
