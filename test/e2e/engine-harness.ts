@@ -84,8 +84,8 @@ export class Engine {
   public cfn!: LocalCloudFormation;
   public readonly capture = new LogCapture();
   public readonly blockedRequests: string[] = [];
-  /** How far the state machine's clock is ahead of real time. */
-  public clockOffsetMs = 0;
+  /** How far each execution's clock is ahead of real time: one poll interval per poll. */
+  public readonly clockOffsetMs = new Map<string, number>();
   /** Invocations of the function by the state machine, per execution ARN. */
   public readonly stepInvocations = new Map<string, number>();
   private handler!: HandlerModule;
@@ -179,7 +179,7 @@ export class Engine {
     this.sfn = await LocalSfn.start({
       definition: synthesizedDefinition(),
       stateMachineArn: STATE_MACHINE_ARN,
-      now: () => Date.now() + this.clockOffsetMs,
+      now: (arn) => Date.now() + (arn ? this.clockOffsetMs.get(arn) ?? 0 : 0),
       answer: (resource, stateName, input, execution) => this.answer(resource, stateName, input, execution),
     });
     const env: Record<string, string> = {
@@ -221,7 +221,8 @@ export class Engine {
     }
     if (stateName === 'DescribeImport') {
       // The Wait before this poll took one poll interval.
-      this.clockOffsetMs += Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
+      const poll = Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
+      this.clockOffsetMs.set(execution.arn, (this.clockOffsetMs.get(execution.arn) ?? 0) + poll);
     }
     const commandName = `${sdk[1][0].toUpperCase()}${sdk[1].slice(1)}Command` as keyof typeof ec2sdk;
     const Command = ec2sdk[commandName] as unknown as new (i: unknown) => Parameters<ec2sdk.EC2Client['send']>[0];

@@ -65,7 +65,7 @@ describe('create', () => {
       PhysicalResourceId: image.imageId,
       Data: { ImageId: image.imageId, SnapshotIds: image.blockDevices.map((d) => d.snapshotId).join(','), ImportTaskId: task.importTaskId },
     });
-    expect(engine.clockOffsetMs).toBe(360 * 30_000);
+    expect(engine.clockOffsetMs.get(start.PhysicalResourceId)).toBe(360 * 30_000);
     for (const resource of [image, ...image.blockDevices.map((d) => engine.ec2.state.snapshots.get(d.snapshotId))]) {
       expect(tagsOf(resource)).toEqual({
         'team': 'infra',
@@ -87,4 +87,298 @@ describe('create', () => {
     const perHour = (execution!.transitions + engine.stepInvocations.get(start.PhysicalResourceId)!) / 3;
     console.info(`state transitions + Lambda invocations per import-hour at 30 s polls: ${perHour.toFixed(1)}`);
   });
+
+  test('a task not listed yet right after ImportImage is "not yet", never "gone"', async () => {
+    engine = await Engine.start({ ec2: { unlistedDescribes: 3 } });
+    const { result } = await engine.deploy(props());
+    expect(result?.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.images.size).toBe(1);
+  });
+
+  test('throttling of the poll and of the tagging is retried by the state machine', async () => {
+    engine = await Engine.start();
+    engine.ec2.failNext('DescribeImportImageTasks', THROTTLED, 2);
+    engine.ec2.failNext('CreateTags', THROTTLED, 1);
+    const { result } = await engine.deploy(props());
+    expect(result?.Status).toBe('SUCCESS');
+    expect(engine.ec2.callsTo('DescribeImportImageTasks').filter((c) => c.errorCode === 'RequestLimitExceeded')).toHaveLength(2);
+  });
+
+  test('a new role not yet usable by VM Import is retried until it is', async () => {
+    engine = await Engine.start();
+    engine.ec2.failNext('ImportImage', IAM_NOT_READY, 2);
+    const { result } = await engine.deploy(props());
+    expect(result?.Status).toBe('SUCCESS');
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(3);
+    expect(engine.ec2.state.tasks.size).toBe(1);
+  });
+
+  test('a role that never becomes usable fails the stack with what to check, after the retry budget', async () => {
+    engine = await Engine.start({ iamRetrySeconds: 60 });
+    engine.ec2.failNext('ImportImage', IAM_NOT_READY, 100);
+    const { result, execution } = await engine.deploy(props());
+    expect(execution?.status).toBe('FAILED');
+    expect(result?.Status).toBe('FAILED');
+    expect(result?.Reason).toMatch(/ImportImage kept failing for \d+ s: The service role .* Check that the role 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D' exists, trusts vmie.amazonaws.com/);
+    expect(engine.ec2.state.tasks.size).toBe(0);
+  });
+
+  test('duplicate deliveries of a Create start one execution and one import', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ hold: true });
+    const first = await engine.request('Create', 'Custom::VmImageImport', 'WebServerImage', props());
+    const again = await engine.request('Create', 'Custom::VmImageImport', 'WebServerImage', props());
+    expect(again.PhysicalResourceId).toBe(first.PhysicalResourceId);
+    expect(engine.sfn.executions.size).toBe(1);
+    await engine.until(() => engine.ec2.state.tasks.size === 1);
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(1);
+  });
+});
+
+describe('failure', () => {
+  test('a failed import fails the stack at the next poll with EC2\'s StatusMessage and the remedy, within 4 KB', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ failAfter: { stages: 5, message: UNKNOWN_OS } });
+    const { result, execution } = await engine.deploy(props());
+    const [task] = [...engine.ec2.state.tasks.values()];
+    expect(result?.Status).toBe('FAILED');
+    expect(result?.Reason).toBe(`VM import ${task.importTaskId} failed: ${UNKNOWN_OS} Remedy: VM Import found no supported operating system on the boot disk: ` +
+      'check the OS is on the supported list and that the first disk is the boot disk.');
+    expect(execution?.status).toBe('FAILED');
+    expect(execution?.error).toBe('VmImportFailed');
+    // EC2 reported it at the 5th describe; the state machine did not poll again.
+    expect(engine.ec2.callsTo('DescribeImportImageTasks')).toHaveLength(5);
+    expect(engine.ec2.state.images.size).toBe(0);
+  });
+
+  test('a very long StatusMessage is cut so the response fits CloudFormation\'s 4 KB, with a long stack ID', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ failAfter: { stages: 1, message: `ClientError: ${'é'.repeat(5000)}` } });
+    const { result } = await engine.deploy(props());
+    const response = engine.cfn.responses.find((r) => r.body === result)!;
+    expect(result?.Status).toBe('FAILED');
+    expect(response.bytes).toBeLessThanOrEqual(MAX_RESPONSE_BYTES);
+    expect(result?.Reason).toMatch(/…$/);
+  });
+
+  test('a failure before CloudFormation has created the WaitCondition is signalled once it exists', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ failAfter: { stages: 1, message: UNKNOWN_OS } });
+    const { result } = await engine.deploy(props(), {
+      beforeWaitCondition: () => engine.until(() => engine.cfn.signalAttempts >= 2),
+    });
+    expect(result?.Status).toBe('FAILED');
+    expect(result?.Reason).toMatch(/Unknown OS/);
+    expect(engine.cfn.signalAttempts).toBeGreaterThanOrEqual(3);
+    expect(engine.cfn.signals).toHaveLength(1);
+  });
+});
+
+describe('timeout', () => {
+  const twelveHours = props({ WaitTimeoutSeconds: String(12 * 3600) });
+
+  test('an import of 11 h 59 min within a 12-hour timeout succeeds', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ stagesToComplete: (11 * 60 + 59) * 2 });
+    const { result } = await engine.deploy(twelveHours);
+    expect(result?.Status).toBe('SUCCESS');
+  });
+
+  test('an import of 12 h 01 min is cancelled at the timeout; the stack fails with the last progress', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ stagesToComplete: (12 * 60 + 1) * 2 });
+    const { result, execution } = await engine.deploy(twelveHours);
+    const [task] = [...engine.ec2.state.tasks.values()];
+    expect(['deleting', 'deleted']).toContain(task.status);
+    expect(task.statusMessage).toBe(CANCELLED_MESSAGE);
+    expect(task.cancelReason).toBe('cdk-vm-import: wait of 43200 s exceeded');
+    expect(execution?.status).toBe('FAILED');
+    expect(result?.Reason).toMatch(new RegExp(`^VM import ${task.importTaskId} did not finish within 43200 seconds and was cancelled; last progress \\d+%, status message '[a-z ]+'`));
+    // Ended before the WaitCondition's 12 hours: the stack reports this reason, not a WaitCondition timeout.
+    expect(engine.clockOffsetMs.get(execution!.arn)).toBeLessThan(43_200_000);
+    expect(engine.ec2.state.images.size).toBe(0);
+  });
+
+  test('a task that completes between the last poll and the cancel is a success, tagged', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ hold: true });
+    const short = props({ WaitTimeoutSeconds: '60' });
+    engine.ec2.completeOnCancel = true;
+    const { result } = await engine.deploy(short);
+    const [task] = [...engine.ec2.state.tasks.values()];
+    expect(engine.ec2.callsTo('CancelImportTask').map((c) => c.errorCode)).toEqual(['IncorrectState']);
+    expect(result?.Status).toBe('SUCCESS');
+    expect(result?.PhysicalResourceId).toBe(task.imageId);
+    expect(tagsOf(engine.ec2.state.images.get(task.imageId!))[TAG_STACK_ID]).toBe(STACK_ID);
+  });
+});
+
+describe('quota', () => {
+  test('25 imports in one stack with a quota of 20 all complete: refused imports wait and retry', async () => {
+    engine = await Engine.start({ ec2: { maxActiveTasks: 20, taskBehaviour: { stagesToComplete: 100 } } });
+    const results = await Promise.all(Array.from({ length: 25 }, (_, i) =>
+      engine.deploy(props({ WaitConditionId: `Image${i}Wait0123456789AB` }), { logicalId: `Image${i}` })));
+    expect(results.map((r) => r.result?.Reason ?? r.result?.Status ?? r.execution?.status)).toEqual(Array(25).fill('SUCCESS'));
+    expect(engine.ec2.callsTo('ImportImage').filter((c) => c.errorCode === 'ResourceCountLimitExceeded').length).toBeGreaterThan(0);
+    expect(engine.ec2.peakActiveTasks).toBe(20);
+    expect(engine.ec2.state.images.size).toBe(25);
+  });
+});
+
+describe('delete and rollback while an import runs', () => {
+  test('deleting the start resource cancels the task and stops the execution; nothing polls after', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ hold: true });
+    const start = await engine.request('Create', 'Custom::VmImageImport', 'WebServerImage', props());
+    await engine.until(() => engine.ec2.callsTo('DescribeImportImageTasks').length >= 2);
+    const deleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', props(), { physicalResourceId: start.PhysicalResourceId });
+    expect(deleted).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: start.PhysicalResourceId });
+    const [task] = [...engine.ec2.state.tasks.values()];
+    expect(task.cancelReason).toBe('cdk-vm-import: the resource was deleted');
+    const execution = engine.sfn.executions.get(start.PhysicalResourceId)!;
+    expect(execution.status).toBe('ABORTED');
+    await execution.done;
+    const polls = engine.ec2.callsTo('DescribeImportImageTasks').length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(engine.ec2.callsTo('DescribeImportImageTasks')).toHaveLength(polls);
+    expect(engine.ec2.state.images.size).toBe(0);
+  });
+
+  test('deleting it while ImportImage is still refused for the quota stops the execution; no import starts later', async () => {
+    engine = await Engine.start({ ec2: { maxActiveTasks: 0 } });
+    const start = await engine.request('Create', 'Custom::VmImageImport', 'WebServerImage', props());
+    await engine.until(() => engine.ec2.callsTo('ImportImage').length >= 2);
+    const deleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', props(), { physicalResourceId: start.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.sfn.executions.get(start.PhysicalResourceId)!.status).toBe('ABORTED');
+    await engine.sfn.executions.get(start.PhysicalResourceId)!.done;
+    const calls = engine.ec2.callsTo('ImportImage').length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(calls);
+    expect(engine.ec2.state.tasks.size).toBe(0);
+  });
+
+  test.each([
+    ['destroy', 0],
+    ['retain', 1],
+  ])('a task that EC2 will not cancel because it is finishing is handled by the removal policy (%s)', async (policy, imagesLeft) => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ hold: true });
+    const p = props({ RemovalPolicy: policy });
+    const start = await engine.request('Create', 'Custom::VmImageImport', 'WebServerImage', p);
+    await engine.until(() => engine.ec2.callsTo('DescribeImportImageTasks').length >= 1);
+    engine.ec2.completeOnCancel = true;
+    const deleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', p, { physicalResourceId: start.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.images.size).toBe(imagesLeft);
+    expect(engine.ec2.state.snapshots.size).toBe(imagesLeft);
+    expect(engine.sfn.executions.get(start.PhysicalResourceId)!.status).not.toBe('RUNNING');
+  });
+
+  test('an Update that changes the image starts a new execution; its rollback takes back the first without importing again', async () => {
+    engine = await Engine.start();
+    const first = await engine.deploy(props());
+    const changed = props({ DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk2.vmdk' }], WaitConditionId: 'WebServerImageWaitFEDCBA987654' });
+    engine.ec2.queueTaskBehaviour({ hold: true });
+    const update = await engine.request('Update', 'Custom::VmImageImport', 'WebServerImage', changed, { physicalResourceId: first.start.PhysicalResourceId, oldProps: props() });
+    expect(update.Status).toBe('SUCCESS');
+    expect(update.PhysicalResourceId).not.toBe(first.start.PhysicalResourceId);
+    await engine.until(() => engine.ec2.state.tasks.size === 2);
+    // Something else fails: CloudFormation rolls the start resource back to its old properties.
+    const rollback = await engine.request('Update', 'Custom::VmImageImport', 'WebServerImage', props(), { physicalResourceId: update.PhysicalResourceId, oldProps: changed });
+    expect(rollback.PhysicalResourceId).toBe(first.start.PhysicalResourceId);
+    // ...then deletes the new physical resource: its import is cancelled.
+    const cleanup = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', changed, { physicalResourceId: update.PhysicalResourceId });
+    expect(cleanup.Status).toBe('SUCCESS');
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(2);
+    expect([...engine.ec2.state.tasks.values()].map((t) => t.cancelReason)).toEqual([undefined, 'cdk-vm-import: the resource was deleted']);
+    const result = await engine.request('Update', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: rollback.PhysicalResourceId, Tags: props().Tags, RemovalPolicy: 'retain' },
+      { physicalResourceId: first.result!.PhysicalResourceId, oldProps: { ExecutionArn: update.PhysicalResourceId, Tags: props().Tags, RemovalPolicy: 'retain' } });
+    expect(result).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: first.result!.PhysicalResourceId });
+  });
+});
+
+describe('updates in place', () => {
+  test('a tags-only Update keeps both resources, starts nothing, re-tags the AMI and snapshots and drops removed keys', async () => {
+    engine = await Engine.start();
+    const before = props({ Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'old', Value: 'x' }] });
+    const { start, result } = await engine.deploy(before);
+    const after = props({ Tags: [{ Key: 'team', Value: 'platform' }, { Key: 'cost-center', Value: '42' }], WaitTimeoutSeconds: '7200' });
+    const startUpdate = await engine.request('Update', 'Custom::VmImageImport', 'WebServerImage', after, { physicalResourceId: start.PhysicalResourceId, oldProps: before });
+    expect(startUpdate.PhysicalResourceId).toBe(start.PhysicalResourceId);
+    const resultUpdate = await engine.request('Update', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: start.PhysicalResourceId, Tags: after.Tags, RemovalPolicy: 'retain' },
+      { physicalResourceId: result!.PhysicalResourceId, oldProps: { ExecutionArn: start.PhysicalResourceId, Tags: before.Tags, RemovalPolicy: 'retain' } });
+    expect(resultUpdate).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: result!.PhysicalResourceId, Data: result!.Data });
+    expect(engine.sfn.executions.size).toBe(1);
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(1);
+    const image = engine.ec2.state.images.get(result!.PhysicalResourceId)!;
+    for (const resource of [image, ...image.blockDevices.map((d) => engine.ec2.state.snapshots.get(d.snapshotId))]) {
+      const tags = tagsOf(resource);
+      expect(tags).toMatchObject({ 'team': 'platform', 'cost-center': '42', [TAG_STACK_ID]: STACK_ID });
+      expect(tags).not.toHaveProperty('old');
+    }
+  });
+});
+
+describe('delete after success', () => {
+  test('RETAIN keeps the AMI and its snapshots', async () => {
+    engine = await Engine.start();
+    const { result } = await engine.deploy(props());
+    const deleted = await engine.request('Delete', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: 'x', RemovalPolicy: 'retain' }, { physicalResourceId: result!.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.images.size).toBe(1);
+    expect(engine.ec2.state.snapshots.size).toBe(1);
+  });
+
+  test('DESTROY deregisters the AMI, then deletes its snapshots while EC2 still answers InvalidSnapshot.InUse; nothing is left', async () => {
+    engine = await Engine.start({ ec2: { snapshotInUseAfterDeregister: 2 } });
+    const p = props({ RemovalPolicy: 'destroy' });
+    const { start, result } = await engine.deploy(p);
+    const deleted = await engine.request('Delete', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: start.PhysicalResourceId, RemovalPolicy: 'destroy' }, { physicalResourceId: result!.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.ec2.callsTo('DeleteSnapshot').map((c) => c.errorCode)).toEqual(['InvalidSnapshot.InUse', 'InvalidSnapshot.InUse', undefined]);
+    expect(engine.ec2.state.images.size).toBe(0);
+    expect(engine.ec2.state.snapshots.size).toBe(0);
+    // The start resource's Delete after it finds the AMI gone and succeeds.
+    const startDeleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', p, { physicalResourceId: start.PhysicalResourceId });
+    expect(startDeleted.Status).toBe('SUCCESS');
+  });
+
+  test('DESTROY refuses an AMI that does not carry this stack\'s tag, naming it and its snapshots', async () => {
+    engine = await Engine.start();
+    const { start, result } = await engine.deploy(props());
+    const image = engine.ec2.state.images.get(result!.PhysicalResourceId)!;
+    image.tags = image.tags.filter((t) => t.key !== TAG_STACK_ID);
+    const deleted = await engine.request('Delete', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: start.PhysicalResourceId, RemovalPolicy: 'destroy' }, { physicalResourceId: image.imageId });
+    expect(deleted.Status).toBe('FAILED');
+    expect(deleted.Reason).toMatch(new RegExp(`^The AMI ${image.imageId} \\(snapshots snap-[0-9a-f]+\\) does not carry this stack's cdk-vm-import:stack-id tag`));
+    expect(engine.ec2.state.images.has(image.imageId)).toBe(true);
+  });
+
+  test('the same properties created again after a DESTROY import again in a fresh execution', async () => {
+    engine = await Engine.start();
+    const p = props({ RemovalPolicy: 'destroy' });
+    const first = await engine.deploy(p);
+    await engine.request('Delete', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: first.start.PhysicalResourceId, RemovalPolicy: 'destroy' }, { physicalResourceId: first.result!.PhysicalResourceId });
+    engine.cfn.resetWaitCondition(STACK_ID, String(p.WaitConditionId));
+    const second = await engine.deploy(p);
+    expect(second.start.PhysicalResourceId).toMatch(new RegExp(`^${first.start.PhysicalResourceId}-[0-9a-f]{16}$`));
+    expect(second.result?.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.images.size).toBe(1);
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(2);
+  });
+});
+
+test('the pre-signed ResponseURL is never logged, and every request is answered with one JSON line per event', async () => {
+  engine = await Engine.start();
+  await engine.deploy(props());
+  expect(engine.capture.lines.join('\n')).not.toMatch(/X-Amz-Signature|secret-request/);
+  expect(jsonLines(engine.capture.lines).length).toBe(engine.capture.lines.length);
+  expect(engine.cfn.responses.every((r) => r.contentType === '')).toBe(true);
 });

@@ -33,6 +33,8 @@ export class LocalCloudFormation {
   }
 
   public readonly signals: Signal[] = [];
+  /** SignalResource calls received, refused ones included. */
+  public signalAttempts = 0;
   /** Custom resource responses received, with the raw body's size in bytes. */
   public readonly responses: { readonly path: string; readonly body: CustomResourceResponse; readonly bytes: number; readonly contentType?: string }[] = [];
   /** `${stackId}|${logicalId}` of WaitConditions in CREATE_IN_PROGRESS. */
@@ -73,6 +75,12 @@ export class LocalCloudFormation {
     this.waiting.add(`${stackId}|${logicalId}`);
   }
 
+  /** A WaitCondition of the same logical ID made anew (its resource was replaced). */
+  public resetWaitCondition(stackId: string, logicalId: string): void {
+    const key = `${stackId}|${logicalId}`;
+    this.signals.splice(0, this.signals.length, ...this.signals.filter((s) => `${s.stackName}|${s.logicalResourceId}` !== key));
+  }
+
   public signalsTo(logicalId: string): Signal[] {
     return this.signals.filter((s) => s.logicalResourceId === logicalId);
   }
@@ -94,6 +102,7 @@ export class LocalCloudFormation {
       fail(`Unsupported action ${params.get('Action')}`);
       return;
     }
+    this.signalAttempts += 1;
     const signal: Signal = {
       stackName: params.get('StackName') ?? '',
       logicalResourceId: params.get('LogicalResourceId') ?? '',

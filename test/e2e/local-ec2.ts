@@ -312,6 +312,11 @@ export class LocalEc2 {
   private readonly releasing = new Map<string, number>();
   /** Describe calls each new task stays unlisted for. */
   private readonly unlisted = new Map<string, number>();
+  /**
+   * The race EC2 documents for cancelling: when set, a CancelImportTask on an active task
+   * finds it about to finish: the task completes and the cancel is refused.
+   */
+  public completeOnCancel = false;
   /** The most tasks that were active at once. */
   public peakActiveTasks = 0;
   private readonly handlers: Readonly<Record<string, ActionHandler>>;
@@ -700,6 +705,9 @@ export class LocalEc2 {
     const task = this.lookupTask(id);
     if (task.expired) {
       throw this.unknownTask(id);
+    }
+    if (task.status === 'active' && this.completeOnCancel) {
+      this.completeTask(task);
     }
     if (task.status !== 'active') {
       throw new Ec2Error('IncorrectState', `The import task ${id} is in the ${task.status} state and cannot be cancelled.`);

@@ -67,8 +67,8 @@ export interface LocalSfnOptions {
   readonly definition: Record<string, unknown>;
   readonly stateMachineArn: string;
   readonly answer: TaskAnswer;
-  /** The time `$$.State.EnteredTime` reports, in epoch milliseconds. */
-  readonly now: () => number;
+  /** The time `$$.State.EnteredTime` reports to an execution, in epoch milliseconds (each execution may have a clock of its own). */
+  readonly now: (executionArn?: string) => number;
 }
 
 class SfnError extends Error {
@@ -165,7 +165,7 @@ export class LocalSfn {
 
   private run(arn: string, name: string, input: string): LocalExecution {
     const events: HistoryEvent[] = [];
-    const execution = { arn, name, input, startDate: new Date(this.options.now()), status: 'RUNNING', events, transitions: 0 } as LocalExecution;
+    const execution = { arn, name, input, startDate: new Date(this.options.now(arn)), status: 'RUNNING', events, transitions: 0 } as LocalExecution;
     const handlers: Record<string, (taskInput: unknown) => Promise<Json>> = {};
     const waits: Record<string, number> = {};
     for (const [stateName, state] of Object.entries(this.definition.States)) {
@@ -177,7 +177,7 @@ export class LocalSfn {
         waits[stateName] = 0; // the test's clock moves instead
       }
     }
-    const now = this.options.now;
+    const now = () => this.options.now(arn);
     const context = {
       Execution: { Id: arn, Name: name },
       // The context object's State.EnteredTime, read when a state's payload is processed.
@@ -213,7 +213,7 @@ export class LocalSfn {
       execution.error = inner?.name ?? error.name;
       execution.cause = inner?.message ?? error.message;
     }).finally(() => {
-      execution.stopDate = new Date(this.options.now());
+      execution.stopDate = new Date(this.options.now(arn));
     });
     this.executions.set(arn, execution);
     return execution;
