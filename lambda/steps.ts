@@ -31,7 +31,8 @@ import { ExecutionInput, ExecutionOutcome, StartStepResult, STEP_SIGNAL, STEP_ST
 export interface ExecutionState extends ExecutionInput {
   readonly Import?: StartStepResult;
   readonly Poll?: {
-    readonly Tasks?: ImportImageTask[];
+    /** DescribeImportImageTasks' result. */
+    readonly Result?: { readonly ImportImageTasks?: ImportImageTask[] };
     readonly Outcome?: string;
     readonly Reason?: string;
   };
@@ -51,7 +52,8 @@ export interface StepEvent {
 /** What the timeout step leaves at `$.Poll`. */
 export interface TimeoutStepResult {
   readonly Outcome: 'completed' | 'failed' | 'timed-out';
-  readonly Tasks: ImportImageTask[];
+  /** The task as last described, in DescribeImportImageTasks' shape. */
+  readonly Result: { readonly ImportImageTasks: ImportImageTask[] };
   readonly Reason?: string;
 }
 
@@ -141,7 +143,7 @@ async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
   const state = event.State;
   const importTaskId = state.Import?.ImportTaskId ?? '';
   const waitSeconds = wireSeconds(state.Properties.WaitTimeoutSeconds, DEFAULT_WAIT_TIMEOUT_SECONDS);
-  const last = state.Poll?.Tasks?.[0];
+  const last = state.Poll?.Result?.ImportImageTasks?.[0];
   try {
     await ec2.cancelImportTask(importTaskId, `cdk-vm-import: wait of ${waitSeconds} s exceeded`);
   } catch (error) {
@@ -149,10 +151,10 @@ async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
     const task = await ec2.describeImportTask(importTaskId);
     const now = classifyTask(task);
     if (now.kind === 'completed') {
-      return { Outcome: 'completed', Tasks: [task!] };
+      return { Outcome: 'completed', Result: { ImportImageTasks: [task!] } };
     }
     if (now.kind === 'failed') {
-      return { Outcome: 'failed', Tasks: [task!], Reason: failureReason(importTaskId, now.message) };
+      return { Outcome: 'failed', Result: { ImportImageTasks: [task!] }, Reason: failureReason(importTaskId, now.message) };
     }
     throw error;
   }
@@ -162,7 +164,7 @@ async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
   log({ message: 'import timed out and was cancelled', importTaskId, progress, statusMessage: message });
   return {
     Outcome: 'timed-out',
-    Tasks: last ? [last] : [],
+    Result: { ImportImageTasks: last ? [last] : [] },
     Reason: timeoutReason(importTaskId, waitSeconds, progress, message),
   };
 }
@@ -170,7 +172,7 @@ async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
 /** The execution's outcome for the state it ended in. */
 export function executionOutcome(kind: StepEvent['Outcome'], state: ExecutionState): ExecutionOutcome {
   const importTaskId = state.Import?.ImportTaskId;
-  const task = state.Poll?.Tasks?.[0];
+  const task = state.Poll?.Result?.ImportImageTasks?.[0];
   if (kind === 'completed') {
     const outcome = classifyTask(task);
     if (outcome.kind === 'completed') {

@@ -125,7 +125,7 @@ export class VmImportEngine extends Construct {
       backoffRate: 2,
       maxAttempts: 6,
     });
-    const task0 = '$.Poll.Tasks[0]';
+    const task0 = '$.Poll.Result.ImportImageTasks[0]';
     const imageArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`;
     const snapshotArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::snapshot/*`;
 
@@ -177,7 +177,8 @@ export class VmImportEngine extends Construct {
       iamAction: 'ec2:DescribeImportImageTasks',
       // DescribeImportImageTasks has no resource-level permissions.
       iamResources: ['*'],
-      resultSelector: { Tasks: sfn.JsonPath.listAt('$.ImportImageTasks'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
+      // The whole result (its list may be empty or absent while EC2 does not list the task yet) and the time of the poll.
+      resultSelector: { Result: sfn.JsonPath.objectAt('$'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
       resultPath: '$.Poll',
     })).addCatch(signalError, catchAll);
     const pollWait = sfn.Wait.jsonPath(this, 'WaitForImport', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
