@@ -123,6 +123,15 @@ describe('create', () => {
     expect(engine.ec2.state.tasks.size).toBe(0);
   });
 
+  test('a 500 after EC2 created the task (the response was lost): the SDK retry carries the same ClientToken, so one task', async () => {
+    engine = await Engine.start();
+    engine.ec2.failNext('ImportImage', { status: 500, code: 'InternalError', message: 'An internal error has occurred', afterAction: true });
+    const { result } = await engine.deploy(props());
+    expect(result?.Status).toBe('SUCCESS');
+    expect(engine.ec2.callsTo('ImportImage')).toHaveLength(2);
+    expect(engine.ec2.state.tasks.size).toBe(1);
+  });
+
   test('duplicate deliveries of a Create start one execution and one import', async () => {
     engine = await Engine.start();
     engine.ec2.queueTaskBehaviour({ hold: true });
@@ -172,6 +181,18 @@ describe('failure', () => {
     expect(engine.cfn.signalAttempts).toBeGreaterThanOrEqual(3);
     expect(engine.cfn.signals).toHaveLength(1);
   });
+});
+
+test('a task cancelled out of band fails the stack saying it was cancelled', async () => {
+  engine = await Engine.start();
+  engine.ec2.queueTaskBehaviour({ hold: true });
+  const deployed = engine.deploy(props());
+  await engine.until(() => engine.ec2.callsTo('DescribeImportImageTasks').length >= 1);
+  const [task] = [...engine.ec2.state.tasks.values()];
+  engine.ec2.failNow(task.importTaskId, CANCELLED_MESSAGE);
+  const { result, execution } = await deployed;
+  expect(result?.Status).toBe('FAILED');
+  expect(result?.Reason).toMatch(new RegExp(`^VM import ${task.importTaskId} failed: ${CANCELLED_MESSAGE} Remedy: The import task was cancelled`));
 });
 
 describe('timeout', () => {
@@ -346,6 +367,17 @@ describe('delete after success', () => {
     // The start resource's Delete after it finds the AMI gone and succeeds.
     const startDeleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', p, { physicalResourceId: start.PhysicalResourceId });
     expect(startDeleted.Status).toBe('SUCCESS');
+  });
+
+  test('DESTROY after the AMI was deregistered by hand deletes the snapshots the execution recorded', async () => {
+    engine = await Engine.start();
+    const { start, result } = await engine.deploy(props({ RemovalPolicy: 'destroy' }));
+    engine.ec2.deleteImageOutOfBand(result!.PhysicalResourceId);
+    expect(engine.ec2.state.snapshots.size).toBe(1);
+    const deleted = await engine.request('Delete', 'Custom::VmImageImportResult', 'WebServerImageResult',
+      { ExecutionArn: start.PhysicalResourceId, RemovalPolicy: 'destroy' }, { physicalResourceId: result!.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.snapshots.size).toBe(0);
   });
 
   test('DESTROY refuses an AMI that does not carry this stack\'s tag, naming it and its snapshots', async () => {
