@@ -167,6 +167,28 @@ describe('the response', () => {
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
+  test('a response URL that fails is tried again', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: BASE_ARN });
+    let refusals = 1;
+    const original = server.listeners('request')[0] as http.RequestListener;
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => {
+      if (refusals-- > 0) {
+        req.resume();
+        res.writeHead(500).end();
+        return;
+      }
+      original(req, res);
+    });
+    try {
+      await start('Create');
+    } finally {
+      server.removeAllListeners('request');
+      server.on('request', original);
+    }
+    expect(response()).toEqual(expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: BASE_ARN }));
+  });
+
   test('malformed properties fail clearly', async () => {
     await start('Create', {}, { ...START_PROPS, DiskContainers: [] });
     expect(response()).toEqual(expect.objectContaining({ Status: 'FAILED', Reason: expect.stringMatching(/DiskContainers must be a non-empty list/) }));
@@ -391,6 +413,37 @@ describe('start resource: Delete', () => {
     expect(ec2.commandCalls(DeregisterImageCommand)).toHaveLength(0);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
     expect(response().Status).toBe('SUCCESS');
+  });
+
+  test('a task that completed as it was cancelled is destroyed under DESTROY once the execution has tagged it, after stopping the execution', async () => {
+    const order: string[] = [];
+    sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('RUNNING'));
+    sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
+    sfn.on(StopExecutionCommand).callsFake(() => { order.push('stop'); return {}; });
+    ec2.on(CancelImportTaskCommand).rejects(named('InvalidParameterValue', 'cannot cancel a completed task'));
+    ec2.on(DescribeImportImageTasksCommand).resolves({
+      ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1', SnapshotDetails: [{ SnapshotId: 'snap-1' }] }],
+    });
+    // Not yet tagged by the execution, then tagged.
+    ec2.on(DescribeImagesCommand)
+      .resolvesOnce({ Images: [{ ImageId: 'ami-1', Tags: [] }] })
+      .resolves({ Images: [{ ImageId: 'ami-1', Tags: [{ Key: 'cdk-vm-import:stack-id', Value: STACK }] }] });
+    ec2.on(DeregisterImageCommand).callsFake(() => { order.push('deregister'); return {}; });
+    ec2.on(DeleteSnapshotCommand).callsFake(() => { order.push('delete-snapshot'); return {}; });
+    await del({ ...START_PROPS, RemovalPolicy: 'destroy' });
+    expect(ec2Module.sleep).toHaveBeenCalledTimes(1);
+    expect(order).toEqual(['stop', 'deregister', 'delete-snapshot']);
+    expect(response().Status).toBe('SUCCESS');
+  });
+
+  test('a refused cancel of a task still running fails the Delete with EC2\'s error', async () => {
+    sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('RUNNING'));
+    sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
+    ec2.on(CancelImportTaskCommand).rejects(named('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+    ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'active', Progress: '40' }] });
+    await del();
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    expect(response()).toEqual(expect.objectContaining({ Status: 'FAILED', PhysicalResourceId: BASE_ARN, Reason: 'You are not authorized to perform this operation.' }));
   });
 
   test('a SUCCEEDED execution\'s AMI, never taken by a result resource, is destroyed under DESTROY', async () => {
