@@ -74,6 +74,8 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['a timeout of a fraction of a second', { timeout: Duration.millis(60_500) }, "'timeout' is 1 minute 500 millis; it must be whole seconds"],
   ['a poll interval of a fraction of a second', { pollInterval: Duration.millis(1500) },
     "'pollInterval' is 1 second 500 millis; it must be whole seconds from 5 seconds to 1 hour."],
+  // Whole seconds, above the minimum: only the whole-seconds rule refuses it.
+  ['a poll interval of 7.5 seconds', { pollInterval: Duration.millis(7500) }, /^'pollInterval' is 7 seconds 500 millis; it must be whole seconds/],
   ['a poll interval under 5 seconds', { pollInterval: Duration.seconds(4) }, "'pollInterval' is 4 seconds; it must be whole seconds from 5 seconds to 1 hour."],
   ['a poll interval over an hour', { pollInterval: Duration.hours(2) }, "'pollInterval' is 2 hours; it must be whole seconds from 5 seconds to 1 hour."],
   ['an ftp URL', { diskImages: [DiskImage.fromUrl('ftp://example.com/disk.vmdk')] }, "'diskImages[0]' URL \"ftp://example.com/disk.vmdk\" must be an https:// URL or an s3://bucket/key URL."],
