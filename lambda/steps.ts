@@ -125,7 +125,8 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
   }
   // The start resource may have been deleted (and this execution stopped) while ImportImage
   // ran: then nothing will poll this task, so take it back.
-  const self = await sfn.describeExecution(event.ExecutionArn);
+  // A failure to look is not a reason to lose the task ID: the state machine records it next.
+  const self = await sfn.describeExecution(event.ExecutionArn).catch(() => undefined);
   if (self && self.status !== 'RUNNING') {
     log({ message: 'execution stopped while the import started; cancelling it', importTaskId });
     await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the import was stopped').catch(() => undefined);

@@ -3,13 +3,16 @@
  * in one run:
  *   - synthesis with disk images of several sizes: wall time of a fresh process, peak memory, cdk.out disk use;
  *   - the custom resource handler bundle: size, gzip size, cold `require()` time against a bare `node -e 0`;
- *   - stacks of N imports: Lambda functions, resources, template bytes.
+ *   - stacks of N imports: Lambda functions, resources, template bytes, and what each extra import adds;
+ *   - the import engine's cost per import-hour: state transitions plus Lambda invocations, measured by running the
+ *     synthesized state machine through a simulated one-hour import (test/e2e/engine.test.ts).
  *
  *   npx projen bench [-- --runs N | --quick | --sizes 1M,1G,4G | --keep]
  *
  * Every synth runs in a fresh `node -r ts-node/register/transpile-only` process on an app generated under
  * .bench/ (gitignored), so its time includes what a user's `cdk synth` pays. Never contacts the network.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -101,6 +104,14 @@ interface ImportCountResult {
   readonly synthMs: number;
 }
 
+/** What the engine's one-hour run measured (written by test/e2e/engine.test.ts). */
+interface EngineCost {
+  readonly polls: number;
+  readonly stateTransitions: number;
+  readonly stepInvocations: number;
+  readonly customResourceInvocations: number;
+}
+
 interface BundleResult {
   readonly rawBytes: number;
   readonly gzipBytes: number;
@@ -138,12 +149,14 @@ class Bench {
 
     const bundle = this.measureBundle();
     const counts = this.measureImportCounts();
+    const engineCost = this.measureEngineCost();
     const images = this.options.sizes.map((size) => this.createImage(size));
     for (let run = 1; run <= this.options.runs; run++) this.measureRound(run, images);
 
     this.printSynthTables();
     this.printBundleTable(bundle);
     this.printImportCountTable(counts);
+    this.printEngineCost(counts, engineCost);
     this.printTargets();
     const elapsed = Math.round((Date.now() - this.started) / 1000);
     console.log(`\nBenchmark took ${Math.floor(elapsed / 60)} min ${elapsed % 60} s (measurements only; the bundle step before it is not included).`);
@@ -425,6 +438,42 @@ class Bench {
         synthMs: pick('synthMs'),
       };
     });
+  }
+
+  // ---- The engine's cost per import-hour ------------------------------------------------------------
+
+  private measureEngineCost(): EngineCost {
+    const file = path.join(this.runDir, 'engine-cost.json');
+    const jest = path.join(ROOT, 'node_modules', '.bin', 'jest');
+    const run = spawnSync(jest, ['--coverage=false', 'test/e2e/engine.test.ts', '-t', 'import-hour'], {
+      cwd: ROOT, encoding: 'utf8', env: { ...process.env, BENCH_ENGINE_COST_FILE: file, TMPDIR: path.join(this.runDir, 'tmp') },
+    });
+    if (run.status !== 0 || !fs.existsSync(file)) {
+      throw new Error(`the engine cost run failed:\n${run.stdout}\n${run.stderr}`);
+    }
+    this.progress('engine: one simulated import-hour');
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as EngineCost;
+  }
+
+  private printEngineCost(counts: ImportCountResult[], cost: EngineCost): void {
+    const one = counts.find((c) => c.n === 1) as ImportCountResult;
+    const two = counts.find((c) => c.n === 2) as ImportCountResult;
+    const most = counts[counts.length - 1];
+    console.log('\n## The import engine\n');
+    console.log(markdownTable(['figure', 'measured', 'target', 'result'], [
+      ['Lambda functions per stack', `${integer(one.lambdaFunctions)} (with ${most.n} imports: ${integer(most.lambdaFunctions)})`, '≤ 2',
+        most.lambdaFunctions <= 2 ? 'PASS' : 'FAIL'],
+      ['resources per stack with one import', integer(one.resources), '–', '–'],
+      ['template bytes per stack with one import', integer(one.templateBytes), '–', '–'],
+      ['resources per extra import', integer(two.resources - one.resources), '–', '–'],
+      ['template bytes per extra import', integer(two.templateBytes - one.templateBytes), '–', '–'],
+      [`state transitions + Lambda invocations per import-hour (${cost.polls} polls at 30 s)`,
+        `${integer(cost.stateTransitions + cost.stepInvocations + cost.customResourceInvocations)} ` +
+        `(${integer(cost.stateTransitions)} transitions, ${cost.stepInvocations} step + ${cost.customResourceInvocations} custom resource invocations)`,
+        '≤ 150', cost.stateTransitions + cost.stepInvocations + cost.customResourceInvocations <= 150 ? 'PASS' : 'FAIL'],
+    ], ['l', 'r', 'r', 'l']));
+    console.log('\nEach poll is three state transitions (wait, describe, choice), whatever the interval: the figure per hour is ' +
+      '3 × 3600 ÷ pollInterval plus a few; it meets 150 from a 75-second interval.');
   }
 
   // ---- Output ------------------------------------------------------------------------------------

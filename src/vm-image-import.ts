@@ -368,7 +368,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     // removal policy and the timeouts are not among them).
     const waitCondition = new CfnWaitCondition(this, `Wait${imageHash(this, image)}`, {});
     waitCondition.cfnOptions.creationPolicy = {
-      resourceSignal: { count: 1, timeout: `PT${waitConditionSeconds(timeout, pollInterval)}S` },
+      // CloudFormation's documented form: PT#H#M#S.
+      resourceSignal: { count: 1, timeout: Duration.seconds(waitConditionSeconds(timeout, pollInterval)).toIsoString() },
     };
 
     const properties: WireProperties = {

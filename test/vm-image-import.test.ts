@@ -101,15 +101,15 @@ describe('VmImageImport resources', () => {
     const [id, wait] = only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition');
     expect(id).toMatch(/^ImportWait[0-9A-F]{12}[0-9A-F]{8}$/);
     // Default: 6 hours + 30 seconds + 300 seconds.
-    expect(wait.CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT21930S' } });
+    expect(wait.CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT6H5M30S' } });
     // No Handle, Count or Timeout properties: the creation policy replaces them.
     expect(wait.Properties ?? {}).toEqual({});
   });
 
   test.each([
-    ['40 minutes polled every 10 seconds', Duration.minutes(40), Duration.seconds(10), 'PT2710S'],
-    ['12 hours (capped at the WaitCondition\'s maximum)', Duration.hours(12), undefined, 'PT43200S'],
-    ['11 hours 55 minutes with a 1-hour poll (capped)', Duration.minutes(715), Duration.hours(1), 'PT43200S'],
+    ['40 minutes polled every 10 seconds', Duration.minutes(40), Duration.seconds(10), 'PT45M10S'],
+    ['12 hours (capped at the WaitCondition\'s maximum)', Duration.hours(12), undefined, 'PT12H'],
+    ['11 hours 55 minutes with a 1-hour poll (capped)', Duration.minutes(715), Duration.hours(1), 'PT12H'],
   ])('a timeout of %s gives the WaitCondition %s', (_name, timeout, pollInterval, expected) => {
     const stack = newStack();
     bucketImport(stack, 'Import', { timeout, pollInterval });
@@ -124,7 +124,7 @@ describe('VmImageImport resources', () => {
     const stack = newStack();
     bucketImport(stack, 'Import', wait);
     const [, condition] = only(Template.fromStack(stack), 'AWS::CloudFormation::WaitCondition');
-    expect(condition.CreationPolicy.ResourceSignal).toEqual({ Count: 1, Timeout: 'PT43200S' });
+    expect(condition.CreationPolicy.ResourceSignal).toEqual({ Count: 1, Timeout: 'PT12H' });
   });
 
   test('two imports in a stack share one engine and have a WaitCondition each', () => {

@@ -4,6 +4,7 @@
  * servers (see engine-harness.ts). Every scenario checks what CloudFormation received
  * AND what is left on the EC2 side.
  */
+import * as fs from 'fs';
 import { jsonLines, MAX_RESPONSE_BYTES } from './drive';
 import { ACCOUNT, Engine, STACK_ID, STATE_MACHINE_ARN } from './engine-harness';
 import { CANCELLED_MESSAGE, Ec2Fault } from './local-ec2';
@@ -84,8 +85,25 @@ describe('create', () => {
     expect(engine.cfn.signalsTo('WebServerImageWait0123456789AB')).toEqual([
       { stackName: STACK_ID, logicalResourceId: 'WebServerImageWait0123456789AB', uniqueId: task.importTaskId, status: 'SUCCESS' },
     ]);
-    const perHour = (execution!.transitions + engine.stepInvocations.get(start.PhysicalResourceId)!) / 3;
-    console.info(`state transitions + Lambda invocations per import-hour at 30 s polls: ${perHour.toFixed(1)}`);
+    // Three state transitions a poll (wait, describe, choice) and six once per import (start, started?, tag image, tag snapshots, signal, succeed).
+    expect(execution!.transitions).toBe(3 * 360 + 6);
+  });
+
+  test('what one import-hour costs at the default 30-second interval: state transitions and Lambda invocations (read by the benchmark)', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ stagesToComplete: 120 });
+    const { start, execution } = await engine.deploy(props());
+    const figures = {
+      polls: engine.ec2.callsTo('DescribeImportImageTasks').length,
+      stateTransitions: execution!.transitions,
+      stepInvocations: engine.stepInvocations.get(start.PhysicalResourceId),
+      // The custom resources' own invocations: one Create each.
+      customResourceInvocations: 2,
+    };
+    expect(figures).toEqual({ polls: 120, stateTransitions: 366, stepInvocations: 2, customResourceInvocations: 2 });
+    if (process.env.BENCH_ENGINE_COST_FILE) {
+      fs.writeFileSync(process.env.BENCH_ENGINE_COST_FILE, JSON.stringify(figures));
+    }
   });
 
   test('a task not listed yet right after ImportImage is "not yet", never "gone"', async () => {
