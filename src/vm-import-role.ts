@@ -44,8 +44,9 @@ const EC2_ACTIONS = ['ec2:ModifySnapshotAttribute', 'ec2:CopySnapshot', 'ec2:Reg
  * The service role EC2 VM Import/Export assumes to read disk images and register the AMI.
  *
  * It trusts `vmie.amazonaws.com` with the external ID `vmimport` (which VM Import sends
- * whatever the role's name), restricted to this account and Region through
- * `aws:SourceAccount` and `aws:SourceArn`, as the VM Import guide recommends. Its name is
+ * whatever the role's name), restricted to this account through `aws:SourceAccount` and
+ * `aws:SourceArn` (`arn:<partition>:vmie:*:<account>:*`, any Region), as the VM Import
+ * guide recommends. Its name is
  * generated: the import passes it as `RoleName`. It reads only the disk images and uses
  * only the keys it is granted.
  *
@@ -70,7 +71,9 @@ export class VmImportRole extends iam.Role {
           'aws:SourceAccount': stack.account,
         },
         ArnLike: {
-          'aws:SourceArn': `arn:${stack.partition}:vmie:${stack.region}:${stack.account}:*`,
+          // The Region is a wildcard, as in the VM Import guide: VM Import's source ARN is
+          // not bound to the stack's Region.
+          'aws:SourceArn': `arn:${stack.partition}:vmie:*:${stack.account}:*`,
         },
       }),
     });
