@@ -51,7 +51,8 @@ export interface VmImageImportProps {
    * the encryption key.
    *
    * Checked at synth: it must belong to the stack's account. Passing the account-wide
-   * `vmimport` role gives a warning, since this stack then adds permissions to a shared role.
+   * `vmimport` role (named in any case: IAM ignores it) gives a warning, since this stack
+   * then adds permissions to a shared role.
    *
    * @default - a new `VmImportRole`
    */

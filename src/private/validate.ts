@@ -178,9 +178,11 @@ export function validateDisks(_scope: Construct, props: VmImageImportProps, disk
 export function validateResources(scope: Construct, props: VmImageImportProps): void {
   if (props.role) {
     checkPlacement(scope, 'role', props.role, true);
-    if (!Resource.isOwnedResource(props.role) && props.role.roleName === 'vmimport') {
+    const roleName = props.role.roleName;
+    // IAM compares role names ignoring case.
+    if (!Resource.isOwnedResource(props.role) && known(roleName) && roleName.toLowerCase() === 'vmimport') {
       Annotations.of(scope).addWarningV2('cdk-vm-import:sharedVmimportRole',
-        "'role' is the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. " +
+        `'role' is ${show(roleName)}, the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. ` +
         'Leave `role` unset to give this import a role of its own.');
     }
   }
