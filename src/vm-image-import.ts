@@ -132,6 +132,10 @@ export interface VmImageImportProps {
    *
    * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
    *
+   * Checked at synth: not together with `usageOperation` (VM Import rejects both); not
+   * `LicenseType.AWS` with `Platform.LINUX` (Linux supports only BYOL).
+   *
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
    * @default - VM Import chooses from the operating system
    */
   readonly licenseType?: LicenseType;
@@ -139,7 +143,8 @@ export interface VmImageImportProps {
   /**
    * The usage operation (billing code) of the AMI, such as `RunInstances:0002` for Windows.
    *
-   * Checked at synth: `RunInstances` or `RunInstances:` and four letters or digits.
+   * Checked at synth: `RunInstances` or `RunInstances:` and four letters or digits; not
+   * together with `licenseType` (VM Import rejects both).
    *
    * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
    * @default - VM Import chooses from the operating system

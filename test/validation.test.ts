@@ -52,7 +52,11 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['platform macOS', { platform: 'macOS' as Platform }, "'platform' must be one of \"Linux\", \"Windows\"; got \"macOS\"."],
   ['a key without encryption', (stack) => ({ encrypted: false, encryptionKey: new kms.Key(stack, 'K') }), "'encryptionKey' is set but 'encrypted' is false"],
   ['removal policy SNAPSHOT', { removalPolicy: RemovalPolicy.SNAPSHOT }, "'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got \"snapshot\"."],
-  ['a usage operation that is not one', { usageOperation: 'Windows' }, "'usageOperation' \"Windows\" is not a usage operation such as 'RunInstances' or 'RunInstances:0002'."],
+  ['a usage operation that is not one', { licenseType: undefined, usageOperation: 'Windows' }, "'usageOperation' \"Windows\" is not a usage operation such as 'RunInstances' or 'RunInstances:0002'."],
+  ['both a license type and a usage operation', { licenseType: LicenseType.BYOL, usageOperation: 'RunInstances:0002' },
+    "'licenseType' (\"BYOL\") and 'usageOperation' (\"RunInstances:0002\") are both set, and VM Import returns an error when both are: set only one"],
+  ['the AWS license type for Linux', { licenseType: LicenseType.AWS, platform: Platform.LINUX },
+    "'licenseType' is \"AWS\" but 'platform' is \"Linux\": VM Import supports only BYOL for Linux, and the import would fail late. Set 'licenseType: LicenseType.BYOL'."],
   ['a 128-character tag key', { tags: { ['k'.repeat(128)]: 'v' } }, /'tags' key "k{128}" has 128 characters; a tag key has 1 to 127\./],
   ['an empty tag key', { tags: { '': 'v' } }, "'tags' key \"\" has 0 characters; a tag key has 1 to 127."],
   ['a tag key starting with aws:', { tags: { 'aws:owner': 'me' } }, "'tags' key \"aws:owner\" starts with 'aws:', which AWS reserves"],
@@ -98,8 +102,8 @@ describe('bad input is rejected at synth time with the prop, the value and the f
     expect(build(props)).toThrow(message);
   });
 
-  test('covers at least 30 distinct bad inputs', () => {
-    expect(new Set(BAD_INPUTS.map(([name]) => name)).size).toBeGreaterThanOrEqual(30);
+  test('covers at least 41 distinct bad inputs', () => {
+    expect(new Set(BAD_INPUTS.map(([name]) => name)).size).toBeGreaterThanOrEqual(41);
   });
 });
 
@@ -114,6 +118,9 @@ describe('good input passes', () => {
     ['a UEFI snapshot with a platform', { diskImages: [DiskImage.fromSnapshot('snap-01234567')], bootMode: BootMode.UEFI, platform: Platform.LINUX }],
     ['an xvd device name', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: '/dev/xvdba' })] })],
     ['a license configuration ARN', { licenseConfigurationArns: [LICENSE_ARN] }],
+    ['a usage operation alone', { licenseType: undefined, usageOperation: 'RunInstances:0002', platform: Platform.WINDOWS }],
+    ['BYOL for Linux', { licenseType: LicenseType.BYOL, platform: Platform.LINUX }],
+    ['the AWS license type for Windows', { licenseType: LicenseType.AWS, platform: Platform.WINDOWS }],
   ])('%s', (_name, props) => {
     expect(build(props)).not.toThrow();
   });

@@ -131,7 +131,6 @@ describe('VmImageImport resources', () => {
         uploadSize: Size.gibibytes(8),
       },
       licenseType: LicenseType.AWS,
-      usageOperation: 'RunInstances:0002',
       licenseConfigurationArns: [LICENSE_ARN],
       tags: { team: 'infra' },
       bootMode: BootMode.UEFI,
@@ -154,7 +153,7 @@ describe('VmImageImport resources', () => {
       Encrypted: 'true',
       KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
       LicenseType: 'AWS',
-      UsageOperation: 'RunInstances:0002',
+      UsageOperation: Match.absent(),
       Platform: 'Windows',
       BootMode: 'uefi',
       Architecture: 'x86_64',
@@ -167,6 +166,15 @@ describe('VmImageImport resources', () => {
     });
     // A given key is used as is: no key of the construct's own.
     t.resourceCountIs('AWS::KMS::Key', 1);
+  });
+
+  test('passes a usage operation instead of a license type', () => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', { licenseType: undefined, usageOperation: 'RunInstances:0002', platform: Platform.WINDOWS });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
+      UsageOperation: 'RunInstances:0002',
+      LicenseType: Match.absent(),
+    });
   });
 
   test('removal policy is RETAIN by default, and the CloudFormation resource itself is always deleted so the handler decides', () => {

@@ -78,6 +78,23 @@ function checkLicenses(arns: string[] | undefined): void {
   }
 }
 
+/** The VM Import guide's "Licensing options". */
+function checkLicensing(props: VmImageImportProps): void {
+  const { licenseType, usageOperation, platform } = props;
+  if (known(licenseType) && known(usageOperation)) {
+    throw new Error(
+      `'licenseType' (${show(licenseType)}) and 'usageOperation' (${show(usageOperation)}) are both set, and VM Import returns an error ` +
+      "when both are: set only one, 'licenseType' for AWS or BYOL licensing, or 'usageOperation' for a specific billing code.",
+    );
+  }
+  if (licenseType === LicenseType.AWS && platform === Platform.LINUX) {
+    throw new Error(
+      `'licenseType' is ${show(licenseType)} but 'platform' is ${show(platform)}: VM Import supports only BYOL for Linux, ` +
+      "and the import would fail late. Set 'licenseType: LicenseType.BYOL'.",
+    );
+  }
+}
+
 function checkTimeout(timeout: Duration | undefined): void {
   if (!timeout || timeout.isUnresolved()) {
     return;
@@ -119,6 +136,7 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   if (known(props.usageOperation) && !/^RunInstances(:[0-9A-Za-z]{4})?$/.test(props.usageOperation)) {
     throw new Error(`'usageOperation' ${show(props.usageOperation)} is not a usage operation such as 'RunInstances' or 'RunInstances:0002'.`);
   }
+  checkLicensing(props);
   checkTags(props.tags);
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
