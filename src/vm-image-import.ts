@@ -29,6 +29,7 @@ import {
 } from './private/contract';
 import { grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
 import { acceptNagFindings } from './private/nag';
+import { checkImageRegion } from './private/placement';
 import { MAX_WAIT, VmImportProvider } from './private/provider';
 import { validateDisks, validateImport, validateResources } from './private/validate';
 import { VmImportRole } from './vm-import-role';
@@ -379,8 +380,12 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 
   /**
    * The AMI as a machine image for `ec2.Instance`, launch templates and Auto Scaling groups.
+   *
+   * Checked at synth: `scope` must be in the Region of the import (when both Regions are
+   * known), since an AMI exists only in its own Region.
    */
-  public getImage(_scope: Construct): ec2.MachineImageConfig {
+  public getImage(scope: Construct): ec2.MachineImageConfig {
+    checkImageRegion(this, scope);
     const osType = this.platform === Platform.WINDOWS ? ec2.OperatingSystemType.WINDOWS : ec2.OperatingSystemType.LINUX;
     return { imageId: this.imageId, osType, userData: ec2.UserData.forOperatingSystem(osType) };
   }

@@ -285,6 +285,30 @@ describe('VmImageImport attributes', () => {
     expect(stack.resolve(imp.snapshotIds)).toEqual({ 'Fn::Split': [',', { 'Fn::GetAtt': [id, 'SnapshotIds'] }] });
   });
 
+  test('an instance in another Region is refused: AMIs are regional', () => {
+    const app = new App();
+    const here = new Stack(app, 'Here', { env: { account: '123456789012', region: 'us-east-1' } });
+    const there = new Stack(app, 'There', { env: { account: '123456789012', region: 'eu-west-1' }, crossRegionReferences: true });
+    const imp = bucketImport(here);
+    const vpc = new ec2.Vpc(there, 'Vpc', { maxAzs: 1, natGateways: 0 });
+    expect(() => new ec2.Instance(there, 'Vm', {
+      vpc,
+      machineImage: imp,
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO),
+    })).toThrow('There/Vm is in Region eu-west-1 but uses the AMI of Here/Import, which is imported in us-east-1: AMIs are regional. ' +
+      'Import the disk image again with a VmImageImport in a stack in eu-west-1, or launch the instance in us-east-1.');
+  });
+
+  test('another stack in the same Region, or one whose Region is a token, may use the AMI', () => {
+    const app = new App();
+    const here = new Stack(app, 'Here', { env: { account: '123456789012', region: 'us-east-1' } });
+    const imp = bucketImport(here);
+    const same = new Stack(app, 'Same', { env: { account: '123456789012', region: 'us-east-1' } });
+    const agnostic = new Stack(app, 'Agnostic');
+    expect(imp.getImage(same).imageId).toBe(imp.imageId);
+    expect(imp.getImage(agnostic).imageId).toBe(imp.imageId);
+  });
+
   test('getImage reports Windows for a Windows import and Linux otherwise', () => {
     const stack = newStack();
     const win = bucketImport(stack, 'Win', { platform: Platform.WINDOWS });
