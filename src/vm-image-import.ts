@@ -27,7 +27,7 @@ import {
   WireDiskContainer,
   WireProperties,
 } from './private/contract';
-import { grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
+import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
 import { acceptNagFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { MAX_WAIT, VmImportProvider } from './private/provider';
@@ -108,7 +108,21 @@ export interface VmImageImportProps {
    * account, or one imported by reference (whose key policy this stack cannot change),
    * gives a warning.
    *
-   * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is created
+   * A key passed in is used as it is: its key policy is not changed. For Auto Scaling groups
+   * to launch the AMI, its key policy must allow the service-linked role
+   * `arn:<partition>:iam::<account>:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`
+   * `kms:Encrypt`, `kms:Decrypt`, `kms:ReEncrypt*`, `kms:GenerateDataKey*` and
+   * `kms:DescribeKey`, and `kms:CreateGrant` with the condition
+   * `"Bool": {"kms:GrantIsForAWSResource": true}`; without them launches fail with
+   * `Client.InternalError: Client error on launch`.
+   *
+   * @see https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+   * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is
+   * created. When it encrypts the AMI, its key policy also allows Auto Scaling's
+   * service-linked role `AWSServiceRoleForAutoScaling` to use it (the statements above), so
+   * Auto Scaling groups can launch the AMI. KMS rejects a key policy naming a role that does
+   * not exist: in an account that has never used Auto Scaling, create that role once with
+   * `aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com`.
    */
   readonly encryptionKey?: kms.IKey;
 
@@ -295,13 +309,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       this.tags.setTag(key, value, 0);
     }
 
-    this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket
-      ? new kms.Key(this, 'Key', {
-        enableKeyRotation: true,
-        description: `Encrypts the disk images and AMI snapshots of ${this.node.path}`,
-        removalPolicy: RemovalPolicy.RETAIN,
-      })
-      : undefined);
+    this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket ? this.createKey(encrypted) : undefined);
 
     this.bucket = props.bucket ?? this.createBucket(props);
     this.role = props.role ?? new VmImportRole(this, 'Role');
@@ -348,6 +356,20 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     this.importTaskId = resource.ref;
     this.imageId = resource.getAttString(ATTR_IMAGE_ID);
     this.snapshotIds = Fn.split(',', resource.getAttString(ATTR_SNAPSHOT_IDS));
+  }
+
+  private createKey(encryptsImage: boolean): kms.Key {
+    const key = new kms.Key(this, 'Key', {
+      enableKeyRotation: true,
+      description: `Encrypts the disk images and AMI snapshots of ${this.node.path}`,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    if (encryptsImage) {
+      // The README offers the AMI to Auto Scaling groups, whose service-linked role only
+      // the key policy can allow.
+      allowAutoScalingLaunches(key);
+    }
+    return key;
   }
 
   private createBucket(props: VmImageImportProps): s3.Bucket {

@@ -118,6 +118,46 @@ describe('VmImageImport resources', () => {
     });
   });
 
+  describe('the key lets Auto Scaling groups launch the AMI', () => {
+    const slr = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling']] };
+    const autoScalingStatements = (t: Template) => Object.values(t.findResources('AWS::KMS::Key'))
+      .map((k) => k.Properties.KeyPolicy.Statement.filter((st: any) => JSON.stringify(st.Principal).includes('AWSServiceRoleForAutoScaling')));
+
+    test('the created key\'s policy allows the service-linked role exactly what the EC2 Auto Scaling guide lists', () => {
+      const stack = newStack();
+      bucketImport(stack);
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[
+        {
+          Sid: 'AllowAutoScalingToUseTheKey',
+          Effect: 'Allow',
+          Principal: { AWS: slr },
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+          Resource: '*',
+        },
+        {
+          Sid: 'AllowAutoScalingToGrantTheKeyToAwsResources',
+          Effect: 'Allow',
+          Principal: { AWS: slr },
+          Action: 'kms:CreateGrant',
+          Resource: '*',
+          Condition: { Bool: { 'kms:GrantIsForAWSResource': true } },
+        },
+      ]]);
+    });
+
+    test('a key passed in keeps its own policy', () => {
+      const stack = newStack();
+      bucketImport(stack, 'Import', { encryptionKey: new kms.Key(stack, 'Given') });
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[]]);
+    });
+
+    test('a key that only encrypts the created bucket (encrypted: false) does not allow it', () => {
+      const stack = newStack();
+      bucketImport(stack, 'Import', { encrypted: false });
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[]]);
+    });
+  });
+
   test('passes every ImportImage option as a property', () => {
     const stack = newStack();
     const key = new kms.Key(stack, 'MyKey');
