@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BootMode } from './import-options';
+import { checkEnum } from './private/checks';
 import { stageDiskFile } from './private/disk-file-asset';
 import { inspectDiskImage } from './private/disk-inspect';
 import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
@@ -33,6 +34,9 @@ export enum DiskImageFormat {
 export interface DiskImageOptions {
   /**
    * The format of the disk image.
+   *
+   * Checked when the disk image is created: one of the enum's values (the strings are
+   * upper case, such as `'VMDK'`).
    *
    * @default - detected from the file's bytes for `fromAsset`, from the key's or URL's
    * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise; an error when
@@ -149,6 +153,7 @@ export abstract class DiskImage {
    * @param file path to the disk image file
    */
   public static fromAsset(file: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromAsset', options);
     return new AssetDiskImage(file, options);
   }
 
@@ -162,6 +167,7 @@ export abstract class DiskImage {
    * @param key the object key of the disk image
    */
   public static fromBucket(bucket: s3.IBucket, key: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromBucket', options);
     return new BucketDiskImage(() => bucket, key, options);
   }
 
@@ -172,6 +178,7 @@ export abstract class DiskImage {
    * @param key the object key of the disk image
    */
   public static fromImportBucket(key: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromImportBucket', options);
     return new BucketDiskImage((bindOptions) => bindOptions.bucket, key, options);
   }
 
@@ -186,6 +193,7 @@ export abstract class DiskImage {
    * @param url the URL of the disk image
    */
   public static fromUrl(url: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromUrl', options);
     return new UrlDiskImage(url, options);
   }
 
@@ -198,6 +206,7 @@ export abstract class DiskImage {
    * @param snapshotId the snapshot ID, such as `snap-0123456789abcdef0`
    */
   public static fromSnapshot(snapshotId: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromSnapshot', options);
     return new SnapshotDiskImage(snapshotId, options);
   }
 
@@ -205,6 +214,11 @@ export abstract class DiskImage {
    * Grants the import role access to the disk image and returns its disk container.
    */
   public abstract bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig;
+}
+
+/** JavaScript and Python callers can give any string as `format`, such as `'vmdk'`. */
+function checkFormatOption(factory: string, options: DiskImageOptions | undefined): void {
+  checkEnum('format', options?.format, DiskImageFormat as unknown as Record<string, string>, '', `DiskImage.${factory} 'format'`);
 }
 
 const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {

@@ -30,19 +30,25 @@ import {
 import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
 import { acceptNagFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
+import { validatePropTypes } from './private/prop-types';
 import { MAX_WAIT, VmImportProvider } from './private/provider';
 import { validateDisks, validateImport, validateResources } from './private/validate';
 import { VmImportRole } from './vm-import-role';
 
 /**
  * Properties of a `VmImageImport`.
+ *
+ * Checked at synth for JavaScript and Python callers: each prop has its declared type
+ * (a `DiskImage`, a `Duration`, a `Size`, a `Date`, …), and each enum prop one of its
+ * enum's values, which are case-sensitive strings. A wrong one is an error naming the prop.
  */
 export interface VmImageImportProps {
   /**
    * The disks to import, boot disk first.
    *
-   * Checked at synth: 1 to 21 disks; an OVA holds all of its disks and must be the only
-   * disk of its import; no two disks on the same `deviceName`.
+   * Checked at synth: given, and a list of `DiskImage` (not paths); 1 to 21 disks; an OVA
+   * holds all of its disks and must be the only disk of its import; no two disks on the
+   * same `deviceName`.
    */
   readonly diskImages: DiskImage[];
 
@@ -89,12 +95,16 @@ export interface VmImageImportProps {
    * their old versions as long after they are replaced). An AMI does not depend on its
    * disk image once imported.
    *
+   * Checked at synth: a `Duration`.
+   *
    * @default - disk images are kept
    */
   readonly diskImageExpiration?: Duration;
 
   /**
    * Whether the AMI's snapshots are encrypted.
+   *
+   * Checked at synth: a boolean.
    *
    * @default true
    */
@@ -136,7 +146,8 @@ export interface VmImageImportProps {
   /**
    * Information about the upload of the disk images.
    *
-   * Checked at synth: valid dates, `uploadEnd` not before `uploadStart`, `uploadSize` above zero.
+   * Checked at synth: `uploadStart` and `uploadEnd` valid `Date`s, `uploadEnd` not before
+   * `uploadStart`, `uploadSize` a `Size` above zero.
    *
    * @default - none recorded
    */
@@ -147,7 +158,8 @@ export interface VmImageImportProps {
    *
    * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
    *
-   * Checked at synth: not together with `usageOperation` (VM Import rejects both); not
+   * Checked at synth: one of `LicenseType`'s values (`AWS` or `BYOL`, case-sensitive); not
+   * together with `usageOperation` (VM Import rejects both); not
    * `LicenseType.AWS` with `Platform.LINUX` (Linux supports only BYOL).
    *
    * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
@@ -191,7 +203,8 @@ export interface VmImageImportProps {
   /**
    * The boot mode of the image.
    *
-   * Checked at synth: `uefi-preferred` is rejected (not supported for imports). A local disk
+   * Checked at synth: one of `BootMode`'s values; `uefi-preferred` is rejected (not
+   * supported for imports). A local disk
    * image with an EFI System Partition imported without `BootMode.UEFI` gives a warning.
    *
    * @default - VM Import detects it
@@ -200,8 +213,11 @@ export interface VmImageImportProps {
 
   /**
    * The operating system of the image. Required for a UEFI image imported from an EBS
-   * snapshot (checked at synth). Also decides the operating system type and user data of instances launched
+   * snapshot. Also decides the operating system type and user data of instances launched
    * from this construct as an `ec2.IMachineImage`.
+   *
+   * Checked at synth: one of `Platform`'s values (`Linux` or `Windows`, case-sensitive); set
+   * for a UEFI image imported from an EBS snapshot; not `Linux` with `LicenseType.AWS`.
    *
    * @default - VM Import detects it; instances built from this construct are Linux
    */
@@ -210,7 +226,8 @@ export interface VmImageImportProps {
   /**
    * The architecture of the image.
    *
-   * Checked at synth: only `i386` and `x86_64`; ImportImage does not import arm64 images.
+   * Checked at synth: only `i386` and `x86_64` (case-sensitive); ImportImage does not
+   * import arm64 images.
    *
    * @default - VM Import detects it
    */
@@ -218,6 +235,8 @@ export interface VmImageImportProps {
 
   /**
    * The target hypervisor.
+   *
+   * Checked at synth: one of `Hypervisor`'s values (only `xen`).
    *
    * @default - VM Import's default
    */
@@ -236,8 +255,8 @@ export interface VmImageImportProps {
    * How long to wait for EC2 to finish the import. When it runs out, the import task is
    * cancelled and the deployment fails with the task's last progress.
    *
-   * Checked at synth: from 30 seconds (one poll) to 55 minutes, because CloudFormation waits
-   * at most one hour for a custom resource.
+   * Checked at synth: a `Duration` from 30 seconds (one poll) to 55 minutes, because
+   * CloudFormation waits at most one hour for a custom resource.
    *
    * @default Duration.minutes(55)
    */
@@ -296,6 +315,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 
   constructor(scope: Construct, id: string, props: VmImageImportProps) {
     super(scope, id);
+    validatePropTypes(props);
     validateImport(this, props);
     validateResources(this, props);
 

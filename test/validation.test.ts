@@ -27,13 +27,15 @@ function bucket(stack: Stack): s3.IBucket {
 /** Builds an import with one good disk unless the props say otherwise. */
 function build(props: Partial<VmImageImportProps> | ((stack: Stack) => Partial<VmImageImportProps>)): () => VmImageImport {
   const stack = newStack();
-  const resolved = typeof props === 'function' ? props(stack) : props;
   return () => new VmImageImport(stack, 'Import', {
     diskImages: [DiskImage.fromBucket(bucket(stack), 'boot.vmdk')],
     licenseType: LicenseType.BYOL,
-    ...resolved,
+    ...(typeof props === 'function' ? props(stack) : props),
   });
 }
+
+/** A value of the wrong type, as a JavaScript or Python caller may pass it. */
+const untyped = (value: unknown): any => value;
 
 const many = (n: number) => (stack: Stack) => ({
   diskImages: Array.from({ length: n }, (_, i) => DiskImage.fromBucket(bucket(stack), `disk-${i}.vmdk`)),
@@ -83,7 +85,7 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
     "Cannot tell the format of the S3 key 'images/disk.qcow2' from its name: set 'format' to one of OVA, VMDK, VHD, VHDX, RAW"],
   ['a malformed snapshot ID', { diskImages: [DiskImage.fromSnapshot('snapshot-1')] }, "'diskImages[0]' snapshot ID \"snapshot-1\" is not an EBS snapshot ID such as 'snap-0123456789abcdef0'."],
   ['a malformed device name', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: 'sda1' })] }), "'diskImages[0]' deviceName \"sda1\" is not a device name such as '/dev/sda1' or '/dev/xvdb'."],
-  ['an unknown disk format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a', { format: 'QCOW2' as DiskImageFormat })] }), "'diskImages[0].format' must be one of \"OVA\", \"VMDK\", \"VHD\", \"VHDX\", \"RAW\"; got \"QCOW2\"."],
+  ['an unknown disk format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a', { format: 'QCOW2' as DiskImageFormat })] }), "DiskImage.fromBucket 'format' must be one of \"OVA\", \"VMDK\", \"VHD\", \"VHDX\", \"RAW\"; got \"QCOW2\"."],
   ['two disks on one device', (stack) => ({
     diskImages: [
       DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: '/dev/sda1' }),
@@ -95,6 +97,53 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   }), "'diskImages' mixes an OVA with 1 other disk(s): an OVA carries all of its disks, so it must be the only disk of its import."],
   ['UEFI from a snapshot without a platform', { diskImages: [DiskImage.fromSnapshot('snap-0123456789abcdef0')], bootMode: BootMode.UEFI },
     "'platform' is required for a UEFI image imported from an EBS snapshot: set 'platform' to Platform.LINUX or Platform.WINDOWS."],
+  // What JavaScript and Python callers can pass that TypeScript would not compile.
+  ['no diskImages', { diskImages: untyped(undefined) },
+    "'diskImages' is required: give the disks to import, boot disk first, such as [DiskImage.fromAsset('disk.vmdk')]."],
+  ['one DiskImage instead of a list', (stack) => ({ diskImages: untyped(DiskImage.fromBucket(bucket(stack), 'a.vmdk')) }),
+    "'diskImages' must be a list of DiskImage; got one DiskImage. Put it in a list."],
+  ['a path string instead of a list', { diskImages: untyped('images/disk.vmdk') },
+    "'diskImages' must be a list of DiskImage; got the string \"images/disk.vmdk\". For a local file, use [DiskImage.fromAsset(\"images/disk.vmdk\")]."],
+  ['a path string where a DiskImage belongs', { diskImages: untyped(['images/disk.vmdk']) },
+    "'diskImages[0]' must be a DiskImage; got the string \"images/disk.vmdk\". For a local file, use DiskImage.fromAsset(\"images/disk.vmdk\"); " +
+    'for an S3 object, DiskImage.fromBucket(bucket, key) or DiskImage.fromUrl(url).'],
+  ['a plain object where a DiskImage belongs', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk'), untyped({ file: 'b.vmdk' })] }),
+    "'diskImages[1]' must be a DiskImage; got a plain object. Create it with DiskImage.fromAsset, fromBucket, fromImportBucket, fromUrl or fromSnapshot."],
+  ['a number of seconds as timeout', { timeout: untyped(1800) }, "'timeout' must be a Duration, such as Duration.minutes(30); got the number 1800."],
+  ['a string as timeout', { timeout: untyped('30m') }, "'timeout' must be a Duration, such as Duration.minutes(30); got the string \"30m\"."],
+  ['a number of days as diskImageExpiration', { diskImageExpiration: untyped(30) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got the number 30."],
+  ['a Size as diskImageExpiration', { diskImageExpiration: untyped(Size.gibibytes(1)) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got a Size."],
+  ['a number of GiB as uploadSize', { clientData: { uploadSize: untyped(8) } }, "'clientData.uploadSize' must be a Size, such as Size.gibibytes(8); got the number 8."],
+  ['a string as uploadStart', { clientData: { uploadStart: untyped('2026-01-01') } }, "'clientData.uploadStart' must be a Date; got the string \"2026-01-01\"."],
+  ['a number as uploadEnd', { clientData: { uploadEnd: untyped(1767225600000) } }, "'clientData.uploadEnd' must be a Date; got the number 1767225600000."],
+  ['a string as clientData', { clientData: untyped('built by CI') }, "'clientData' must be an object such as { comment: 'built by CI', uploadSize: Size.gibibytes(8) }; got the string \"built by CI\"."],
+  ['a string as encrypted', { encrypted: untyped('false') }, "'encrypted' must be true or false; got the string \"false\"."],
+  ['a list of tags instead of a map', { tags: untyped([{ Key: 'team', Value: 'web' }]) }, "'tags' must be a map of tag keys to values, such as { team: 'web' }; got an array of 1."],
+  ['platform in lower case', { platform: untyped('linux') }, "'platform' must be one of \"Linux\", \"Windows\"; got \"linux\". Values are case-sensitive: use \"Linux\"."],
+  ['license type in lower case', { licenseType: untyped('byol') }, "'licenseType' must be one of \"AWS\", \"BYOL\"; got \"byol\". Values are case-sensitive: use \"BYOL\"."],
+  ['architecture in upper case', { architecture: untyped('X86_64') }, "'architecture' must be one of \"i386\", \"x86_64\"; got \"X86_64\". Values are case-sensitive: use \"x86_64\"."],
+  ['boot mode in upper case', { bootMode: untyped('UEFI') }, "'bootMode' must be one of \"legacy-bios\", \"uefi\"; got \"UEFI\". Values are case-sensitive: use \"uefi\"."],
+  ['hypervisor in upper case', { hypervisor: untyped('XEN') }, "'hypervisor' must be one of \"xen\"; got \"XEN\". Values are case-sensitive: use \"xen\"."],
+  ['a number as platform', { platform: untyped(1) }, /^'platform' must be one of "Linux", "Windows"; got 1\.$/],
+  ['removal policy in upper case', { removalPolicy: untyped('RETAIN') }, "'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got \"RETAIN\"."],
+];
+
+const FORMATS = '"OVA", "VMDK", "VHD", "VHDX", "RAW"';
+
+// Bad input that is not a prop of the import: no props at all, the DiskImage factories.
+const OTHER_BAD_INPUTS: Array<[string, (stack: Stack) => unknown, string | RegExp]> = [
+  ['no props at all', (stack) => new VmImageImport(stack, 'Import', untyped(undefined)),
+    "VmImageImport needs props with at least 'diskImages', such as { diskImages: [DiskImage.fromAsset('disk.vmdk')] }; got undefined."],
+  ['a lower-case format for fromAsset', () => DiskImage.fromAsset('disk.vmdk', { format: untyped('vmdk') }),
+    `DiskImage.fromAsset 'format' must be one of ${FORMATS}; got "vmdk". Values are case-sensitive: use "VMDK".`],
+  ['a lower-case format for fromBucket', (stack) => DiskImage.fromBucket(bucket(stack), 'disk', { format: untyped('vhdx') }),
+    `DiskImage.fromBucket 'format' must be one of ${FORMATS}; got "vhdx". Values are case-sensitive: use "VHDX".`],
+  ['a lower-case format for fromImportBucket', () => DiskImage.fromImportBucket('disk', { format: untyped('raw') }),
+    `DiskImage.fromImportBucket 'format' must be one of ${FORMATS}; got "raw". Values are case-sensitive: use "RAW".`],
+  ['a lower-case format for fromUrl', () => DiskImage.fromUrl('https://example.com/disk', { format: untyped('ova') }),
+    `DiskImage.fromUrl 'format' must be one of ${FORMATS}; got "ova". Values are case-sensitive: use "OVA".`],
+  ['a lower-case format for fromSnapshot', () => DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: untyped('vhd') }),
+    `DiskImage.fromSnapshot 'format' must be one of ${FORMATS}; got "vhd". Values are case-sensitive: use "VHD".`],
 ];
 
 describe('bad input is rejected at synth time with the prop, the value and the fix', () => {
@@ -102,8 +151,13 @@ describe('bad input is rejected at synth time with the prop, the value and the f
     expect(build(props)).toThrow(message);
   });
 
-  test('covers at least 41 distinct bad inputs', () => {
-    expect(new Set(BAD_INPUTS.map(([name]) => name)).size).toBeGreaterThanOrEqual(41);
+  test.each(OTHER_BAD_INPUTS)('%s', (_name, act, message) => {
+    const stack = newStack();
+    expect(() => act(stack)).toThrow(message);
+  });
+
+  test('covers at least 69 distinct bad inputs', () => {
+    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(69);
   });
 });
 
@@ -121,6 +175,8 @@ describe('good input passes', () => {
     ['a usage operation alone', { licenseType: undefined, usageOperation: 'RunInstances:0002', platform: Platform.WINDOWS }],
     ['BYOL for Linux', { licenseType: LicenseType.BYOL, platform: Platform.LINUX }],
     ['the AWS license type for Windows', { licenseType: LicenseType.AWS, platform: Platform.WINDOWS }],
+    ['a format given as its upper-case string', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'disk', { format: untyped('VMDK') })] })],
+    ['a Date, a Size and Durations', { clientData: { uploadStart: new Date(0), uploadSize: Size.gibibytes(1) }, timeout: Duration.minutes(30), diskImageExpiration: Duration.days(7) }],
   ])('%s', (_name, props) => {
     expect(build(props)).not.toThrow();
   });

@@ -8,23 +8,13 @@ import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
+import { checkEnum, known, show } from './checks';
 import { checkPlacement } from './placement';
 import { MAX_WAIT, QUERY_INTERVAL } from './provider';
 
 /** ImportImage takes at most 21 volumes. */
 export const MAX_DISKS = 21;
 
-const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
-
-function known(value: string | undefined): value is string {
-  return value !== undefined && !Token.isUnresolved(value);
-}
-
-function checkEnum(prop: string, value: string | undefined, allowed: Record<string, string>, hint = ''): void {
-  if (known(value) && !Object.values(allowed).includes(value)) {
-    throw new Error(`'${prop}' must be one of ${Object.values(allowed).map(show).join(', ')}; got ${show(value)}.${hint}`);
-  }
-}
 
 function checkTags(tags: { [key: string]: string } | undefined): void {
   for (const [key, value] of Object.entries(tags ?? {})) {
