@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Annotations, Token } from 'aws-cdk-lib';
+import { Annotations, StringConcat, Token, Tokenization } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -39,8 +39,8 @@ export interface DiskImageOptions {
    * upper case, such as `'VMDK'`).
    *
    * @default - detected from the file's bytes for `fromAsset`, from the key's or URL's
-   * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise; an error when
-   * neither tells.
+   * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise, also when the
+   * rest of the name is a token (`images/${version}/disk.vmdk`); an error when neither tells.
    */
   readonly format?: DiskImageFormat;
 
@@ -185,10 +185,13 @@ export abstract class DiskImage {
   /**
    * A disk image at an `https://` URL (for example a pre-signed S3 URL) or an `s3://` URL.
    *
-   * For an `s3://` URL the import role is granted read access to the object; for an
-   * `https://` URL, nothing is granted: the URL must carry its own authorization.
+   * For an `s3://` URL the import role is granted read access to the object, also when the
+   * bucket or key is a token (`bucket.s3UrlForObject(key)`); for an `https://` URL, nothing
+   * is granted: the URL must carry its own authorization.
    *
-   * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name.
+   * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name;
+   * an `s3://` URL whose bucket and key a token hides together is an error (nothing could be
+   * granted); a URL whose scheme is a token gives a warning (nothing is granted).
    *
    * @param url the URL of the disk image
    */
@@ -230,13 +233,25 @@ const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {
   '.img': DiskImageFormat.RAW,
 };
 
-/** The format an S3 key or URL names by its extension, or undefined. */
+/** Stands for a token in a name: it cannot occur in literal text. */
+const TOKEN_MARK = '\u0000';
+
+/**
+ * The format an S3 key or URL names by its extension, or undefined. A name that holds
+ * tokens still tells it by its literal end: `images/${version}/disk.vmdk` is a VMDK.
+ */
 function formatFromName(name: string): DiskImageFormat | undefined {
-  if (Token.isUnresolved(name)) {
-    return undefined;
+  if (!Token.isUnresolved(name)) {
+    return EXTENSION_FORMATS[path.extname(name.split('?')[0]).toLowerCase()];
   }
-  const withoutQuery = name.split('?')[0];
-  return EXTENSION_FORMATS[path.extname(withoutQuery).toLowerCase()];
+  const literalEnd = Tokenization.reverseString(name)
+    .mapTokens({ mapToken: () => TOKEN_MARK })
+    .join(new StringConcat())
+    .split(TOKEN_MARK)
+    .pop()!
+    .split('?')[0];
+  const extension = /\.[^./]+$/.exec(literalEnd)?.[0] ?? '';
+  return EXTENSION_FORMATS[extension.toLowerCase()];
 }
 
 function requireFormat(what: string, name: string, options: DiskImageOptions): DiskImageFormat {
@@ -311,14 +326,46 @@ class UrlDiskImage extends DiskImage {
     super();
   }
 
-  public bind(_scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
+  public bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
     const format = requireFormat('the URL', this.url, this.options);
-    const s3Url = Token.isUnresolved(this.url) ? undefined : /^s3:\/\/([^/]+)\/(.+)$/.exec(this.url);
-    if (s3Url) {
-      grantReadDiskImage(options.role, objectByName(s3Url[1], s3Url[2]));
+    const object = s3Object(scope, this.url);
+    if (object) {
+      grantReadDiskImage(options.role, objectByName(object.bucket, object.key));
     }
     return { format, url: this.url, ...common(this.options) };
   }
+}
+
+/**
+ * The bucket and key of an `s3://` URL, also one with tokens such as
+ * `bucket.s3UrlForObject(key)` (a token's text holds no `/`, so the first `/` after the
+ * bucket still ends it). Undefined for an `https://` URL, and for a URL whose scheme is a
+ * token (with a warning: nothing can be granted).
+ */
+function s3Object(scope: Construct, url: string): { bucket: string; key: string } | undefined {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  if (match) {
+    return { bucket: match[1], key: match[2] };
+  }
+  if (!Token.isUnresolved(url)) {
+    return undefined;
+  }
+  const literalStart = Tokenization.reverseString(url).firstValue;
+  const start = typeof literalStart === 'string' ? literalStart : '';
+  if (start.startsWith('s3://')) {
+    throw new Error(
+      `DiskImage.fromUrl(${JSON.stringify(url)}): the bucket and the key of this s3:// URL cannot be told apart at synth, ` +
+      'so the import role cannot be granted read access to the object. Use DiskImage.fromBucket(bucket, key), ' +
+      "or write the URL as `s3://${bucketName}/${key}` with a literal '/' between bucket and key.",
+    );
+  }
+  if (!start.startsWith('https://')) {
+    Annotations.of(scope).addWarningV2('cdk-vm-import:tokenUrl',
+      `DiskImage.fromUrl(${JSON.stringify(url)}): the URL's scheme is a token, so whether it names an S3 object is unknown at synth ` +
+      'and the import role is granted no read access. For an S3 object use DiskImage.fromBucket(bucket, key), ' +
+      'or grant the role read access yourself (VmImportRole.grantReadDiskImage).');
+  }
+  return undefined;
 }
 
 class SnapshotDiskImage extends DiskImage {

@@ -83,6 +83,8 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['an S3 key over 1024 bytes', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), `${'a'.repeat(1025)}.vmdk`)] }), /'diskImages\[0\]' S3 key "a+\.vmdk" is not a valid object key/],
   ['a key whose extension tells no format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'images/disk.qcow2')] }),
     "Cannot tell the format of the S3 key 'images/disk.qcow2' from its name: set 'format' to one of OVA, VMDK, VHD, VHDX, RAW"],
+  ['an s3 URL whose bucket and key one token hides', { diskImages: [DiskImage.fromUrl(`s3://${Token.asString({ Ref: 'Url' })}`, { format: DiskImageFormat.RAW })] },
+    /^DiskImage\.fromUrl\(".*"\): the bucket and the key of this s3:\/\/ URL cannot be told apart at synth, so the import role cannot be granted read access to the object\. Use DiskImage\.fromBucket\(bucket, key\)/],
   ['a malformed snapshot ID', { diskImages: [DiskImage.fromSnapshot('snapshot-1')] }, "'diskImages[0]' snapshot ID \"snapshot-1\" is not an EBS snapshot ID such as 'snap-0123456789abcdef0'."],
   ['a malformed device name', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: 'sda1' })] }), "'diskImages[0]' deviceName \"sda1\" is not a device name such as '/dev/sda1' or '/dev/xvdb'."],
   ['an unknown disk format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a', { format: 'QCOW2' as DiskImageFormat })] }), "DiskImage.fromBucket 'format' must be one of \"OVA\", \"VMDK\", \"VHD\", \"VHDX\", \"RAW\"; got \"QCOW2\"."],
@@ -156,8 +158,8 @@ describe('bad input is rejected at synth time with the prop, the value and the f
     expect(() => act(stack)).toThrow(message);
   });
 
-  test('covers at least 69 distinct bad inputs', () => {
-    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(69);
+  test('covers at least 70 distinct bad inputs', () => {
+    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(70);
   });
 });
 

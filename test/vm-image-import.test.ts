@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -391,6 +391,53 @@ describe('DiskImage sources', () => {
       DiskContainers: [{ Format: 'VHD', Url: 'https://example.com/disk.vhd?X-Amz-Signature=abc', DeviceName: '/dev/sda1', Description: 'root' }],
     });
     expect(objectReads(t)).toEqual(['arn:${Partition}:s3:::other-bucket/disk.raw']);
+  });
+
+  test('a token inside an S3 key does not hide the literal extension', () => {
+    const stack = newStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Src', 'my-images');
+    const version = Token.asString({ Ref: 'Version' });
+    new VmImageImport(stack, 'Import', {
+      diskImages: [
+        DiskImage.fromBucket(bucket, `images/${version}/boot.vmdk`),
+        DiskImage.fromBucket(bucket, `images/data-${version}.vhd`),
+        DiskImage.fromUrl(`https://example.com/${version}/disk.vhdx?X-Amz-Signature=abc`),
+      ],
+      licenseType: LicenseType.BYOL,
+    });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
+      DiskContainers: [
+        Match.objectLike({ Format: 'VMDK' }),
+        Match.objectLike({ Format: 'VHD' }),
+        Match.objectLike({ Format: 'VHDX' }),
+      ],
+    });
+  });
+
+  test('an s3:// URL with tokens (bucket.s3UrlForObject) gets its format and the read grant', () => {
+    const stack = newStack();
+    const bucket = new s3.Bucket(stack, 'Images');
+    const bucketId = stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+    new VmImageImport(stack, 'Import', {
+      diskImages: [DiskImage.fromUrl(bucket.s3UrlForObject('images/web.ova'))],
+      licenseType: LicenseType.BYOL,
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::VmImageImport', { DiskContainers: [Match.objectLike({ Format: 'OVA' })] });
+    expect(objectReads(t)).toEqual([`arn:\${Partition}:s3:::\${${bucketId}}/images/web.ova`]);
+  });
+
+  test('an s3:// URL whose bucket and key one token hides is an error; a URL that is all token, a warning', () => {
+    const stack = newStack();
+    const url = Token.asString({ Ref: 'Url' });
+    expect(() => new VmImageImport(stack, 'Import', {
+      diskImages: [DiskImage.fromUrl(`s3://${url}`, { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    })).toThrow(/^DiskImage\.fromUrl\("s3:\/\/\$\{Token\[[^\]]+\]\}"\): the bucket and the key of this s3:\/\/ URL cannot be told apart at synth, so the import role cannot be granted read access/);
+    new VmImageImport(stack, 'Opaque', { diskImages: [DiskImage.fromUrl(url, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
+    Annotations.fromStack(stack).hasWarning('/Test/Opaque', Match.stringLikeRegexp("the URL's scheme is a token, so whether it names an S3 object is unknown at synth"));
+    new VmImageImport(stack, 'Https', { diskImages: [DiskImage.fromUrl(`https://${url}`, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
+    expect(Annotations.fromStack(stack).findWarning('/Test/Https', Match.stringLikeRegexp('scheme is a token'))).toHaveLength(0);
   });
 
   test('fromSnapshot sends the snapshot ID', () => {
