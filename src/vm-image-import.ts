@@ -32,7 +32,7 @@ import { acceptNagFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { MAX_WAIT, VmImportProvider } from './private/provider';
-import { validateDisks, validateImport, validateResources } from './private/validate';
+import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
 import { VmImportRole } from './vm-import-role';
 
 /**
@@ -193,8 +193,10 @@ export interface VmImageImportProps {
    * Tags for the import task, the AMI and each of its snapshots. Tags applied with
    * `Tags.of(...)` to this construct or the stack are added too.
    *
-   * Checked at synth: keys of 1 to 127 characters that start neither with `aws:` (reserved
-   * by AWS) nor with `cdk-vm-import:` (this library's own), values of at most 256.
+   * Checked at synth, for these tags and also for those from `Tags.of(...)` and the stack's
+   * tags: keys of 1 to 127 characters that start neither with `aws:` (reserved by AWS) nor
+   * with `cdk-vm-import:` (this library's own), values of at most 256; at most 46 tags in
+   * all, since EC2 allows 50 per resource and the library adds 4 of its own.
    *
    * @default - none besides the handler's own `cdk-vm-import:*` tags
    */
@@ -328,6 +330,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     for (const [key, value] of Object.entries(Stack.of(this).tags.tagValues())) {
       this.tags.setTag(key, value, 0);
     }
+    // Tags.of() sets tags when aspects run, before validations: check all of them then.
+    this.node.addValidation({ validate: () => validateAmiTags(this.tags.tagValues()) });
 
     this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket ? this.createKey(encrypted) : undefined);
 

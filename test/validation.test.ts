@@ -1,4 +1,4 @@
-import { App, Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -148,7 +148,52 @@ const OTHER_BAD_INPUTS: Array<[string, (stack: Stack) => unknown, string | RegEx
     `DiskImage.fromSnapshot 'format' must be one of ${FORMATS}; got "vhd". Values are case-sensitive: use "VHD".`],
 ];
 
+const numbered = (n: number, prefix = 'tag') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}-${i}`, 'v']));
+const FROM = "(from 'tags', Tags.of() or the stack's tags)";
+
+/** Synthesizes an import after adding tags the ways a user can; stack tags come from the stack's props. */
+function synthWith(setup: { stackTags?: { [key: string]: string }; tags?: { [key: string]: string }; tagsOf?: (imp: VmImageImport, stack: Stack) => void }) {
+  const app = new App();
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: setup.stackTags });
+  const imp = new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk')], licenseType: LicenseType.BYOL, tags: setup.tags });
+  setup.tagsOf?.(imp, stack);
+  return () => app.synth();
+}
+
+// Tags from Tags.of() are only known once aspects run: these fail at synth, not in the constructor.
+const TAG_BAD_INPUTS: Array<[string, Parameters<typeof synthWith>[0], string]> = [
+  ['a Tags.of() key starting with aws:', { tagsOf: (_imp, stack) => Tags.of(stack).add('aws:team', 'x') },
+    `The tag key "aws:team" ${FROM} starts with 'aws:', which AWS reserves for its own tags; choose another key.`],
+  ['a Tags.of() key of 128 characters', { tagsOf: (imp) => Tags.of(imp).add('k'.repeat(128), 'x') },
+    `The tag key "${'k'.repeat(128)}" ${FROM} has 128 characters; a tag key has 1 to 127.`],
+  ['a Tags.of() key in the library\'s namespace', { tagsOf: (imp) => Tags.of(imp).add('cdk-vm-import:image-hash', 'x') },
+    `The tag key "cdk-vm-import:image-hash" ${FROM} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`],
+  ['a Tags.of() value of 257 characters', { tagsOf: (_imp, stack) => Tags.of(stack).add('team', 'v'.repeat(257)) },
+    `The value of the tag "team" ${FROM} has 257 characters; a tag value has at most 256.`],
+  ['a stack tag key starting with AWS:', { stackTags: { 'AWS:owner': 'me' } },
+    `The tag key "AWS:owner" ${FROM} starts with 'aws:', which AWS reserves for its own tags; choose another key.`],
+  ['47 tags in the tags prop', { tags: numbered(47) },
+    "'tags': 51 tags would reach the AMI and each of its snapshots, 47 from 'tags', Tags.of() and the stack's tags and 4 of this library's own (cdk-vm-import:*); " +
+    'EC2 allows 50 per resource. Remove 1, or keep tags off the AMI with Tags.of(scope).add(key, value, { excludeResourceTypes: [\'Custom::VmImageImport\'] }).'],
+  ['40 tags in the prop and 10 with Tags.of()', { tags: numbered(40), tagsOf: (imp) => Object.entries(numbered(10, 'extra')).forEach(([k, v]) => Tags.of(imp).add(k, v)) },
+    "'tags': 54 tags would reach the AMI and each of its snapshots, 50 from 'tags', Tags.of() and the stack's tags and 4 of this library's own (cdk-vm-import:*); EC2 allows 50 per resource. Remove 4,"],
+  ['30 stack tags and 17 in the prop', { stackTags: numbered(30, 'stack'), tags: numbered(17) },
+    "'tags': 51 tags would reach the AMI and each of its snapshots, 47 from"],
+];
+
 describe('bad input is rejected at synth time with the prop, the value and the fix', () => {
+  test.each(TAG_BAD_INPUTS)('%s', (_name, setup, message) => {
+    expect(synthWith(setup)).toThrow(message);
+  });
+
+  test.each<[string, Parameters<typeof synthWith>[0]]>([
+    ['46 tags from the prop, Tags.of() and the stack', { stackTags: numbered(20, 'stack'), tags: numbered(20), tagsOf: (imp) => Object.entries(numbered(6, 'extra')).forEach(([k, v]) => Tags.of(imp).add(k, v)) }],
+    ['tags kept off the AMI do not count', { tags: numbered(46), tagsOf: (_imp, stack) => Tags.of(stack).add('aws-cost', 'x', { excludeResourceTypes: ['Custom::VmImageImport'] }) }],
+    ['an aws: tag removed from the AMI', { stackTags: { 'aws:legacy': 'x' }, tagsOf: (imp) => Tags.of(imp).remove('aws:legacy') }],
+  ])('good tags pass: %s', (_name, setup) => {
+    expect(synthWith(setup)).not.toThrow();
+  });
+
   test.each(BAD_INPUTS)('%s', (_name, props, message) => {
     expect(build(props)).toThrow(message);
   });
@@ -158,8 +203,8 @@ describe('bad input is rejected at synth time with the prop, the value and the f
     expect(() => act(stack)).toThrow(message);
   });
 
-  test('covers at least 70 distinct bad inputs', () => {
-    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(70);
+  test('covers at least 78 distinct bad inputs', () => {
+    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS, ...TAG_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(78);
   });
 });
 

@@ -80,6 +80,13 @@ export const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
  */
 export const TAG_IMAGE_HASH = 'cdk-vm-import:image-hash';
 
+/**
+ * How many tags of its own (`cdk-vm-import:*`) the handler adds to the import task, the
+ * AMI and its snapshots: the construct keeps room for them under EC2's 50 tags per resource.
+ * Keep in step with the handler.
+ */
+export const LIBRARY_TAG_COUNT = 4;
+
 /** Removal policy values on the wire. */
 export const REMOVAL_RETAIN = 'retain';
 export const REMOVAL_DESTROY = 'destroy';

@@ -9,6 +9,7 @@ import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
+import { LIBRARY_TAG_COUNT } from './contract';
 import { checkPlacement } from './placement';
 import { MAX_WAIT, QUERY_INTERVAL } from './provider';
 
@@ -16,24 +17,54 @@ import { MAX_WAIT, QUERY_INTERVAL } from './provider';
 export const MAX_DISKS = 21;
 
 
-function checkTags(tags: { [key: string]: string } | undefined): void {
-  for (const [key, value] of Object.entries(tags ?? {})) {
+/** EC2 allows this many tags per resource. */
+export const MAX_TAGS = 50;
+
+/** What is wrong with tag keys and values, each message starting with the given labels. */
+function tagProblems(tags: { [key: string]: string }, keyLabel: (key: string) => string, valueLabel: (key: string) => string): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(tags)) {
     if (Token.isUnresolved(key)) {
       continue;
     }
     if (key.length === 0 || key.length > 127) {
-      throw new Error(`'tags' key ${show(key)} has ${key.length} characters; a tag key has 1 to 127.`);
-    }
-    if (key.toLowerCase().startsWith('aws:')) {
-      throw new Error(`'tags' key ${show(key)} starts with 'aws:', which AWS reserves for its own tags; choose another key.`);
-    }
-    if (key.startsWith('cdk-vm-import:')) {
-      throw new Error(`'tags' key ${show(key)} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`);
+      problems.push(`${keyLabel(key)} has ${key.length} characters; a tag key has 1 to 127.`);
+    } else if (key.toLowerCase().startsWith('aws:')) {
+      problems.push(`${keyLabel(key)} starts with 'aws:', which AWS reserves for its own tags; choose another key.`);
+    } else if (key.startsWith('cdk-vm-import:')) {
+      problems.push(`${keyLabel(key)} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`);
     }
     if (known(value) && value.length > 256) {
-      throw new Error(`'tags' value of ${show(key)} has ${value.length} characters; a tag value has at most 256.`);
+      problems.push(`${valueLabel(key)} has ${value.length} characters; a tag value has at most 256.`);
     }
   }
+  return problems;
+}
+
+function checkTags(tags: { [key: string]: string } | undefined): void {
+  const [problem] = tagProblems(tags ?? {}, (key) => `'tags' key ${show(key)}`, (key) => `'tags' value of ${show(key)}`);
+  if (problem) {
+    throw new Error(problem);
+  }
+}
+
+/**
+ * Checks every tag that reaches the AMI and its snapshots: the `tags` prop, `Tags.of()` on
+ * the construct or its scopes and the stack's tags, with room for the library's own. Tags
+ * from `Tags.of()` are known only once aspects have run: call this from a validation.
+ */
+export function validateAmiTags(tags: { [key: string]: string }): string[] {
+  const from = "(from 'tags', Tags.of() or the stack's tags)";
+  const problems = tagProblems(tags, (key) => `The tag key ${show(key)} ${from}`, (key) => `The value of the tag ${show(key)} ${from}`);
+  const count = Object.keys(tags).length;
+  if (count + LIBRARY_TAG_COUNT > MAX_TAGS) {
+    problems.push(
+      `'tags': ${count + LIBRARY_TAG_COUNT} tags would reach the AMI and each of its snapshots, ${count} from 'tags', Tags.of() and the stack's tags ` +
+      `and ${LIBRARY_TAG_COUNT} of this library's own (cdk-vm-import:*); EC2 allows ${MAX_TAGS} per resource. Remove ${count + LIBRARY_TAG_COUNT - MAX_TAGS}, ` +
+      "or keep tags off the AMI with Tags.of(scope).add(key, value, { excludeResourceTypes: ['Custom::VmImageImport'] }).",
+    );
+  }
+  return problems;
 }
 
 function checkClientData(props: VmImageImportProps): void {
