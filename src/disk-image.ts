@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Annotations, StringConcat, Token, Tokenization } from 'aws-cdk-lib';
+import { Annotations, Stack, StringConcat, Token, Tokenization } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -191,7 +191,8 @@ export abstract class DiskImage {
    *
    * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name;
    * an `s3://` URL whose bucket and key a token hides together is an error (nothing could be
-   * granted); a URL whose scheme is a token gives a warning (nothing is granted).
+   * granted); a URL whose scheme is unknown at synth (such as a parameter's value) gives a
+   * warning (nothing is granted).
    *
    * @param url the URL of the disk image
    */
@@ -350,8 +351,7 @@ function s3Object(scope: Construct, url: string): { bucket: string; key: string 
   if (!Token.isUnresolved(url)) {
     return undefined;
   }
-  const literalStart = Tokenization.reverseString(url).firstValue;
-  const start = typeof literalStart === 'string' ? literalStart : '';
+  const start = leadingLiteral(Stack.of(scope).resolve(url));
   if (start.startsWith('s3://')) {
     throw new Error(
       `DiskImage.fromUrl(${JSON.stringify(url)}): the bucket and the key of this s3:// URL cannot be told apart at synth, ` +
@@ -361,11 +361,39 @@ function s3Object(scope: Construct, url: string): { bucket: string; key: string 
   }
   if (!start.startsWith('https://')) {
     Annotations.of(scope).addWarningV2('cdk-vm-import:tokenUrl',
-      `DiskImage.fromUrl(${JSON.stringify(url)}): the URL's scheme is a token, so whether it names an S3 object is unknown at synth ` +
+      `DiskImage.fromUrl(${JSON.stringify(url)}): the URL's scheme is unknown at synth, so whether it names an S3 object is unknown at synth ` +
       'and the import role is granted no read access. For an S3 object use DiskImage.fromBucket(bucket, key), ' +
       'or grant the role read access yourself (VmImportRole.grantReadDiskImage).');
   }
   return undefined;
+}
+
+/**
+ * The literal text a resolved value starts with: `https://` for
+ * `Fn.sub('https://${AWS::AccountId}-images.s3.amazonaws.com/disk.img')`, nothing for a `Ref`.
+ */
+function leadingLiteral(value: unknown): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  const join = isIntrinsic(value) ? value['Fn::Join'] : undefined;
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) {
+    let lead = '';
+    for (const [i, part] of (join[1] as unknown[]).entries()) {
+      lead += (i > 0 ? join[0] : '') + leadingLiteral(part);
+      if (typeof part !== 'string') {
+        break;
+      }
+    }
+    return lead;
+  }
+  const sub = isIntrinsic(value) ? value['Fn::Sub'] : undefined;
+  const template = Array.isArray(sub) ? sub[0] : sub;
+  return typeof template === 'string' ? template.split('${')[0] : '';
+}
+
+function isIntrinsic(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 class SnapshotDiskImage extends DiskImage {

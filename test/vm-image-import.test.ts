@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
+import { App, Duration, Fn, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -435,9 +435,19 @@ describe('DiskImage sources', () => {
       licenseType: LicenseType.BYOL,
     })).toThrow(/^DiskImage\.fromUrl\("s3:\/\/\$\{Token\[[^\]]+\]\}"\): the bucket and the key of this s3:\/\/ URL cannot be told apart at synth, so the import role cannot be granted read access/);
     new VmImageImport(stack, 'Opaque', { diskImages: [DiskImage.fromUrl(url, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
-    Annotations.fromStack(stack).hasWarning('/Test/Opaque', Match.stringLikeRegexp("the URL's scheme is a token, so whether it names an S3 object is unknown at synth"));
+    Annotations.fromStack(stack).hasWarning('/Test/Opaque', Match.stringLikeRegexp("the URL's scheme is unknown at synth, so whether it names an S3 object is unknown"));
     new VmImageImport(stack, 'Https', { diskImages: [DiskImage.fromUrl(`https://${url}`, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
-    expect(Annotations.fromStack(stack).findWarning('/Test/Https', Match.stringLikeRegexp('scheme is a token'))).toHaveLength(0);
+    new VmImageImport(stack, 'Sub', {
+      diskImages: [DiskImage.fromUrl(Fn.sub('https://${AWS::AccountId}-images.s3.amazonaws.com/disk.img'), { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    });
+    for (const path of ['/Test/Https', '/Test/Sub']) {
+      expect(Annotations.fromStack(stack).findWarning(path, Match.stringLikeRegexp('scheme is unknown'))).toHaveLength(0);
+    }
+    expect(() => new VmImageImport(stack, 'SubS3', {
+      diskImages: [DiskImage.fromUrl(Fn.sub('s3://${AWS::AccountId}-images/disk.img'), { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    })).toThrow('the bucket and the key of this s3:// URL cannot be told apart at synth');
   });
 
   test('fromSnapshot sends the snapshot ID', () => {
