@@ -152,7 +152,13 @@ const numbered = (n: number, prefix = 'tag') => Object.fromEntries(Array.from({ 
 const FROM = "(from 'tags', Tags.of() or the stack's tags)";
 
 /** Synthesizes an import after adding tags the ways a user can; stack tags come from the stack's props. */
-function synthWith(setup: { stackTags?: { [key: string]: string }; tags?: { [key: string]: string }; tagsOf?: (imp: VmImageImport, stack: Stack) => void }) {
+interface TagSetup {
+  readonly stackTags?: { [key: string]: string };
+  readonly tags?: { [key: string]: string };
+  readonly tagsOf?: (imp: VmImageImport, stack: Stack) => void;
+}
+
+function synthWith(setup: TagSetup) {
   const app = new App();
   const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: setup.stackTags });
   const imp = new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk')], licenseType: LicenseType.BYOL, tags: setup.tags });
@@ -161,7 +167,7 @@ function synthWith(setup: { stackTags?: { [key: string]: string }; tags?: { [key
 }
 
 // Tags from Tags.of() are only known once aspects run: these fail at synth, not in the constructor.
-const TAG_BAD_INPUTS: Array<[string, Parameters<typeof synthWith>[0], string]> = [
+const TAG_BAD_INPUTS: Array<[string, TagSetup, string]> = [
   ['a Tags.of() key starting with aws:', { tagsOf: (_imp, stack) => Tags.of(stack).add('aws:team', 'x') },
     `The tag key "aws:team" ${FROM} starts with 'aws:', which AWS reserves for its own tags; choose another key.`],
   ['a Tags.of() key of 128 characters', { tagsOf: (imp) => Tags.of(imp).add('k'.repeat(128), 'x') },
@@ -186,7 +192,7 @@ describe('bad input is rejected at synth time with the prop, the value and the f
     expect(synthWith(setup)).toThrow(message);
   });
 
-  test.each<[string, Parameters<typeof synthWith>[0]]>([
+  test.each<[string, TagSetup]>([
     ['46 tags from the prop, Tags.of() and the stack', { stackTags: numbered(20, 'stack'), tags: numbered(20), tagsOf: (imp) => Object.entries(numbered(6, 'extra')).forEach(([k, v]) => Tags.of(imp).add(k, v)) }],
     ['tags kept off the AMI do not count', { tags: numbered(46), tagsOf: (_imp, stack) => Tags.of(stack).add('aws-cost', 'x', { excludeResourceTypes: ['Custom::VmImageImport'] }) }],
     ['an aws: tag removed from the AMI', { stackTags: { 'aws:legacy': 'x' }, tagsOf: (imp) => Tags.of(imp).remove('aws:legacy') }],
@@ -223,7 +229,11 @@ describe('good input passes', () => {
     ['BYOL for Linux', { licenseType: LicenseType.BYOL, platform: Platform.LINUX }],
     ['the AWS license type for Windows', { licenseType: LicenseType.AWS, platform: Platform.WINDOWS }],
     ['a format given as its upper-case string', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'disk', { format: untyped('VMDK') })] })],
-    ['a Date, a Size and Durations', { clientData: { uploadStart: new Date(0), uploadSize: Size.gibibytes(1) }, timeout: Duration.minutes(30), diskImageExpiration: Duration.days(7) }],
+    ['a Date, a Size and Durations', {
+      clientData: { uploadStart: new Date(0), uploadSize: Size.gibibytes(1) },
+      timeout: Duration.minutes(30),
+      diskImageExpiration: Duration.days(7),
+    }],
   ])('%s', (_name, props) => {
     expect(build(props)).not.toThrow();
   });

@@ -441,8 +441,8 @@ describe('DiskImage sources', () => {
       diskImages: [DiskImage.fromUrl(Fn.sub('https://${AWS::AccountId}-images.s3.amazonaws.com/disk.img'), { format: DiskImageFormat.RAW })],
       licenseType: LicenseType.BYOL,
     });
-    for (const path of ['/Test/Https', '/Test/Sub']) {
-      expect(Annotations.fromStack(stack).findWarning(path, Match.stringLikeRegexp('scheme is unknown'))).toHaveLength(0);
+    for (const where of ['/Test/Https', '/Test/Sub']) {
+      expect(Annotations.fromStack(stack).findWarning(where, Match.stringLikeRegexp('scheme is unknown'))).toHaveLength(0);
     }
     expect(() => new VmImageImport(stack, 'SubS3', {
       diskImages: [DiskImage.fromUrl(Fn.sub('s3://${AWS::AccountId}-images/disk.img'), { format: DiskImageFormat.RAW })],
