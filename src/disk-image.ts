@@ -186,8 +186,9 @@ export abstract class DiskImage {
    * A disk image at an `https://` URL (for example a pre-signed S3 URL) or an `s3://` URL.
    *
    * For an `s3://` URL the import role is granted read access to the object, also when the
-   * bucket or key is a token (`bucket.s3UrlForObject(key)`); for an `https://` URL, nothing
-   * is granted: the URL must carry its own authorization.
+   * bucket or key is a token (`bucket.s3UrlForObject(key)`), but not the use of the bucket's
+   * SSE-KMS key, which a URL does not tell: for an encrypted bucket use `fromBucket`. For an
+   * `https://` URL, nothing is granted: the URL must carry its own authorization.
    *
    * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name;
    * an `s3://` URL whose bucket and key a token hides together is an error (nothing could be
