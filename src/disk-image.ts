@@ -1,9 +1,10 @@
 import * as path from 'path';
-import { Annotations, Token } from 'aws-cdk-lib';
+import { Annotations, Stack, StringConcat, Token, Tokenization } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BootMode } from './import-options';
+import { checkEnum } from './private/checks';
 import { stageDiskFile } from './private/disk-file-asset';
 import { inspectDiskImage } from './private/disk-inspect';
 import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
@@ -34,9 +35,12 @@ export interface DiskImageOptions {
   /**
    * The format of the disk image.
    *
+   * Checked when the disk image is created: one of the enum's values (the strings are
+   * upper case, such as `'VMDK'`).
+   *
    * @default - detected from the file's bytes for `fromAsset`, from the key's or URL's
-   * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise; an error when
-   * neither tells.
+   * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise, also when the
+   * rest of the name is a token (`images/${version}/disk.vmdk`); an error when neither tells.
    */
   readonly format?: DiskImageFormat;
 
@@ -149,6 +153,7 @@ export abstract class DiskImage {
    * @param file path to the disk image file
    */
   public static fromAsset(file: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromAsset', options);
     return new AssetDiskImage(file, options);
   }
 
@@ -162,6 +167,7 @@ export abstract class DiskImage {
    * @param key the object key of the disk image
    */
   public static fromBucket(bucket: s3.IBucket, key: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromBucket', options);
     return new BucketDiskImage(() => bucket, key, options);
   }
 
@@ -172,20 +178,27 @@ export abstract class DiskImage {
    * @param key the object key of the disk image
    */
   public static fromImportBucket(key: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromImportBucket', options);
     return new BucketDiskImage((bindOptions) => bindOptions.bucket, key, options);
   }
 
   /**
    * A disk image at an `https://` URL (for example a pre-signed S3 URL) or an `s3://` URL.
    *
-   * For an `s3://` URL the import role is granted read access to the object; for an
+   * For an `s3://` URL the import role is granted read access to the object, also when the
+   * bucket or key is a token (`bucket.s3UrlForObject(key)`), but not the use of the bucket's
+   * SSE-KMS key, which a URL does not tell: for an encrypted bucket use `fromBucket`. For an
    * `https://` URL, nothing is granted: the URL must carry its own authorization.
    *
-   * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name.
+   * Checked at synth: only `https://` and `s3://bucket/key` URLs, with a valid bucket name;
+   * an `s3://` URL whose bucket and key a token hides together is an error (nothing could be
+   * granted); a URL whose scheme is unknown at synth (such as a parameter's value) gives a
+   * warning (nothing is granted).
    *
    * @param url the URL of the disk image
    */
   public static fromUrl(url: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromUrl', options);
     return new UrlDiskImage(url, options);
   }
 
@@ -198,6 +211,7 @@ export abstract class DiskImage {
    * @param snapshotId the snapshot ID, such as `snap-0123456789abcdef0`
    */
   public static fromSnapshot(snapshotId: string, options: DiskImageOptions = {}): DiskImage {
+    checkFormatOption('fromSnapshot', options);
     return new SnapshotDiskImage(snapshotId, options);
   }
 
@@ -205,6 +219,11 @@ export abstract class DiskImage {
    * Grants the import role access to the disk image and returns its disk container.
    */
   public abstract bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig;
+}
+
+/** JavaScript and Python callers can give any string as `format`, such as `'vmdk'`. */
+function checkFormatOption(factory: string, options: DiskImageOptions | undefined): void {
+  checkEnum('format', options?.format, DiskImageFormat as unknown as Record<string, string>, '', `DiskImage.${factory} 'format'`);
 }
 
 const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {
@@ -216,13 +235,25 @@ const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {
   '.img': DiskImageFormat.RAW,
 };
 
-/** The format an S3 key or URL names by its extension, or undefined. */
+/** Stands for a token in a name: it cannot occur in literal text. */
+const TOKEN_MARK = '\u0000';
+
+/**
+ * The format an S3 key or URL names by its extension, or undefined. A name that holds
+ * tokens still tells it by its literal end: `images/${version}/disk.vmdk` is a VMDK.
+ */
 function formatFromName(name: string): DiskImageFormat | undefined {
-  if (Token.isUnresolved(name)) {
-    return undefined;
+  if (!Token.isUnresolved(name)) {
+    return EXTENSION_FORMATS[path.extname(name.split('?')[0]).toLowerCase()];
   }
-  const withoutQuery = name.split('?')[0];
-  return EXTENSION_FORMATS[path.extname(withoutQuery).toLowerCase()];
+  const literalEnd = Tokenization.reverseString(name)
+    .mapTokens({ mapToken: () => TOKEN_MARK })
+    .join(new StringConcat())
+    .split(TOKEN_MARK)
+    .pop()!
+    .split('?')[0];
+  const extension = /\.[^./]+$/.exec(literalEnd)?.[0] ?? '';
+  return EXTENSION_FORMATS[extension.toLowerCase()];
 }
 
 function requireFormat(what: string, name: string, options: DiskImageOptions): DiskImageFormat {
@@ -297,14 +328,73 @@ class UrlDiskImage extends DiskImage {
     super();
   }
 
-  public bind(_scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
+  public bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
     const format = requireFormat('the URL', this.url, this.options);
-    const s3Url = Token.isUnresolved(this.url) ? undefined : /^s3:\/\/([^/]+)\/(.+)$/.exec(this.url);
-    if (s3Url) {
-      grantReadDiskImage(options.role, objectByName(s3Url[1], s3Url[2]));
+    const object = s3Object(scope, this.url);
+    if (object) {
+      grantReadDiskImage(options.role, objectByName(object.bucket, object.key));
     }
     return { format, url: this.url, ...common(this.options) };
   }
+}
+
+/**
+ * The bucket and key of an `s3://` URL, also one with tokens such as
+ * `bucket.s3UrlForObject(key)` (a token's text holds no `/`, so the first `/` after the
+ * bucket still ends it). Undefined for an `https://` URL, and for a URL whose scheme is a
+ * token (with a warning: nothing can be granted).
+ */
+function s3Object(scope: Construct, url: string): { bucket: string; key: string } | undefined {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  if (match) {
+    return { bucket: match[1], key: match[2] };
+  }
+  if (!Token.isUnresolved(url)) {
+    return undefined;
+  }
+  const start = leadingLiteral(Stack.of(scope).resolve(url));
+  if (start.startsWith('s3://')) {
+    throw new Error(
+      `DiskImage.fromUrl(${JSON.stringify(url)}): the bucket and the key of this s3:// URL cannot be told apart at synth, ` +
+      'so the import role cannot be granted read access to the object. Use DiskImage.fromBucket(bucket, key), ' +
+      "or write the URL as `s3://${bucketName}/${key}` with a literal '/' between bucket and key.",
+    );
+  }
+  if (!start.startsWith('https://')) {
+    Annotations.of(scope).addWarningV2('cdk-vm-import:tokenUrl',
+      `DiskImage.fromUrl(${JSON.stringify(url)}): the URL's scheme is unknown at synth, so whether it names an S3 object is unknown at synth ` +
+      'and the import role is granted no read access. For an S3 object use DiskImage.fromBucket(bucket, key), ' +
+      'or grant the role read access yourself (VmImportRole.grantReadDiskImage).');
+  }
+  return undefined;
+}
+
+/**
+ * The literal text a resolved value starts with: `https://` for
+ * `Fn.sub('https://${AWS::AccountId}-images.s3.amazonaws.com/disk.img')`, nothing for a `Ref`.
+ */
+function leadingLiteral(value: unknown): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  const join = isIntrinsic(value) ? value['Fn::Join'] : undefined;
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) {
+    let lead = '';
+    for (const [i, part] of (join[1] as unknown[]).entries()) {
+      lead += (i > 0 ? join[0] : '') + leadingLiteral(part);
+      if (typeof part !== 'string') {
+        break;
+      }
+    }
+    return lead;
+  }
+  const sub = isIntrinsic(value) ? value['Fn::Sub'] : undefined;
+  const template = Array.isArray(sub) ? sub[0] : sub;
+  return typeof template === 'string' ? template.split('${')[0] : '';
+}
+
+function isIntrinsic(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 class SnapshotDiskImage extends DiskImage {

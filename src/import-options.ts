@@ -73,12 +73,16 @@ export interface ClientData {
   /**
    * When the upload started.
    *
+   * Checked at synth: a valid `Date`.
+   *
    * @default - not recorded
    */
   readonly uploadStart?: Date;
 
   /**
-   * When the upload ended. Must not be before `uploadStart`.
+   * When the upload ended.
+   *
+   * Checked at synth: a valid `Date`, not before `uploadStart`.
    *
    * @default - not recorded
    */
@@ -86,6 +90,8 @@ export interface ClientData {
 
   /**
    * The size of the uploaded disk image.
+   *
+   * Checked at synth: a `Size` above zero.
    *
    * @default - not recorded
    */

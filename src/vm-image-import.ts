@@ -36,22 +36,29 @@ import {
   WireResultProperties,
 } from './private/contract';
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
+import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
+import { acceptNagFindings } from './private/nag';
+import { checkImageRegion } from './private/placement';
+import { validatePropTypes } from './private/prop-types';
+import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
+import { VmImportRole } from './vm-import-role';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
-import { grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
-import { acceptNagFindings } from './private/nag';
-import { validateDisks, validateImport, validateResources } from './private/validate';
-import { VmImportRole } from './vm-import-role';
 
 /**
  * Properties of a `VmImageImport`.
+ *
+ * Checked at synth for JavaScript and Python callers: each prop has its declared type
+ * (a `DiskImage`, a `Duration`, a `Size`, a `Date`, …), and each enum prop one of its
+ * enum's values, which are case-sensitive strings. A wrong one is an error naming the prop.
  */
 export interface VmImageImportProps {
   /**
    * The disks to import, boot disk first.
    *
-   * Checked at synth: 1 to 21 disks; an OVA holds all of its disks and must be the only
-   * disk of its import; no two disks on the same `deviceName`.
+   * Checked at synth: given, and a list of `DiskImage` (not paths); 1 to 21 disks; an OVA
+   * holds all of its disks and must be the only disk of its import; no two disks on the
+   * same `deviceName`.
    */
   readonly diskImages: DiskImage[];
 
@@ -61,7 +68,8 @@ export interface VmImageImportProps {
    * the encryption key.
    *
    * Checked at synth: it must belong to the stack's account. Passing the account-wide
-   * `vmimport` role gives a warning, since this stack then adds permissions to a shared role.
+   * `vmimport` role (named in any case: IAM ignores it) gives a warning, since this stack
+   * then adds permissions to a shared role.
    *
    * @default - a new `VmImportRole`
    */
@@ -97,12 +105,16 @@ export interface VmImageImportProps {
    * their old versions as long after they are replaced). An AMI does not depend on its
    * disk image once imported.
    *
+   * Checked at synth: a `Duration`.
+   *
    * @default - disk images are kept
    */
   readonly diskImageExpiration?: Duration;
 
   /**
    * Whether the AMI's snapshots are encrypted.
+   *
+   * Checked at synth: a boolean.
    *
    * @default true
    */
@@ -116,7 +128,21 @@ export interface VmImageImportProps {
    * account, or one imported by reference (whose key policy this stack cannot change),
    * gives a warning.
    *
-   * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is created
+   * A key passed in is used as it is: its key policy is not changed. For Auto Scaling groups
+   * to launch the AMI, its key policy must allow the service-linked role
+   * `arn:<partition>:iam::<account>:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`
+   * `kms:Encrypt`, `kms:Decrypt`, `kms:ReEncrypt*`, `kms:GenerateDataKey*` and
+   * `kms:DescribeKey`, and `kms:CreateGrant` with the condition
+   * `"Bool": {"kms:GrantIsForAWSResource": true}`; without them launches fail with
+   * `Client.InternalError: Client error on launch`.
+   *
+   * @see https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+   * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is
+   * created. When it encrypts the AMI, its key policy also allows Auto Scaling's
+   * service-linked role `AWSServiceRoleForAutoScaling` to use it (the statements above), so
+   * Auto Scaling groups can launch the AMI. The role is named by an `aws:PrincipalArn`
+   * condition, because KMS rejects a key policy whose principal does not exist yet (as in an
+   * account that has never used Auto Scaling).
    */
   readonly encryptionKey?: kms.IKey;
 
@@ -130,7 +156,8 @@ export interface VmImageImportProps {
   /**
    * Information about the upload of the disk images.
    *
-   * Checked at synth: valid dates, `uploadEnd` not before `uploadStart`, `uploadSize` above zero.
+   * Checked at synth: `uploadStart` and `uploadEnd` valid `Date`s, `uploadEnd` not before
+   * `uploadStart`, `uploadSize` a `Size` above zero.
    *
    * @default - none recorded
    */
@@ -141,6 +168,11 @@ export interface VmImageImportProps {
    *
    * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
    *
+   * Checked at synth: one of `LicenseType`'s values (`AWS` or `BYOL`, case-sensitive); not
+   * together with `usageOperation` (VM Import rejects both); not
+   * `LicenseType.AWS` with `Platform.LINUX` (Linux supports only BYOL).
+   *
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
    * @default - VM Import chooses from the operating system
    */
   readonly licenseType?: LicenseType;
@@ -148,7 +180,8 @@ export interface VmImageImportProps {
   /**
    * The usage operation (billing code) of the AMI, such as `RunInstances:0002` for Windows.
    *
-   * Checked at synth: `RunInstances` or `RunInstances:` and four letters or digits.
+   * Checked at synth: `RunInstances` or `RunInstances:` and four letters or digits; not
+   * together with `licenseType` (VM Import rejects both).
    *
    * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
    * @default - VM Import chooses from the operating system
@@ -170,8 +203,10 @@ export interface VmImageImportProps {
    * Tags for the import task, the AMI and each of its snapshots. Tags applied with
    * `Tags.of(...)` to this construct or the stack are added too.
    *
-   * Checked at synth: keys of 1 to 127 characters that start neither with `aws:` (reserved
-   * by AWS) nor with `cdk-vm-import:` (this library's own), values of at most 256.
+   * Checked at synth, for these tags and also for those from `Tags.of(...)` and the stack's
+   * tags: keys of 1 to 127 characters that start neither with `aws:` (reserved by AWS) nor
+   * with `cdk-vm-import:` (this library's own), values of at most 256; at most 47 tags in
+   * all, since EC2 allows 50 per resource and the library adds 4 of its own.
    *
    * @default - none besides the handler's own `cdk-vm-import:*` tags
    */
@@ -180,7 +215,8 @@ export interface VmImageImportProps {
   /**
    * The boot mode of the image.
    *
-   * Checked at synth: `uefi-preferred` is rejected (not supported for imports). A local disk
+   * Checked at synth: one of `BootMode`'s values; `uefi-preferred` is rejected (not
+   * supported for imports). A local disk
    * image with an EFI System Partition imported without `BootMode.UEFI` gives a warning.
    *
    * @default - VM Import detects it
@@ -189,8 +225,11 @@ export interface VmImageImportProps {
 
   /**
    * The operating system of the image. Required for a UEFI image imported from an EBS
-   * snapshot (checked at synth). Also decides the operating system type and user data of instances launched
+   * snapshot. Also decides the operating system type and user data of instances launched
    * from this construct as an `ec2.IMachineImage`.
+   *
+   * Checked at synth: one of `Platform`'s values (`Linux` or `Windows`, case-sensitive); set
+   * for a UEFI image imported from an EBS snapshot; not `Linux` with `LicenseType.AWS`.
    *
    * @default - VM Import detects it; instances built from this construct are Linux
    */
@@ -199,7 +238,8 @@ export interface VmImageImportProps {
   /**
    * The architecture of the image.
    *
-   * Checked at synth: only `i386` and `x86_64`; ImportImage does not import arm64 images.
+   * Checked at synth: only `i386` and `x86_64` (case-sensitive); ImportImage does not
+   * import arm64 images.
    *
    * @default - VM Import detects it
    */
@@ -207,6 +247,8 @@ export interface VmImageImportProps {
 
   /**
    * The target hypervisor.
+   *
+   * Checked at synth: one of `Hypervisor`'s values (only `xen`).
    *
    * @default - VM Import's default
    */
@@ -231,7 +273,7 @@ export interface VmImageImportProps {
    * one poll interval and 15 seconds early, so the stack reports the import's own reason.
    * Changing only the timeout does not import again.
    *
-   * Checked at synth: from one `pollInterval` to 12 hours.
+   * Checked at synth: a `Duration` of whole seconds from one `pollInterval` to 12 hours.
    *
    * @default Duration.hours(6)
    */
@@ -307,6 +349,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 
   constructor(scope: Construct, id: string, props: VmImageImportProps) {
     super(scope, id);
+    validatePropTypes(props);
     validateImport(this, props);
     validateResources(this, props);
 
@@ -319,14 +362,10 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     for (const [key, value] of Object.entries(Stack.of(this).tags.tagValues())) {
       this.tags.setTag(key, value, 0);
     }
+    // Tags.of() sets tags when aspects run, before validations: check all of them then.
+    this.node.addValidation({ validate: () => validateAmiTags(this.tags.tagValues()) });
 
-    this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket
-      ? new kms.Key(this, 'Key', {
-        enableKeyRotation: true,
-        description: `Encrypts the disk images and AMI snapshots of ${this.node.path}`,
-        removalPolicy: RemovalPolicy.RETAIN,
-      })
-      : undefined);
+    this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket ? this.createKey(encrypted) : undefined);
 
     this.bucket = props.bucket ?? this.createBucket(props);
     this.role = props.role ?? new VmImportRole(this, 'Role');
@@ -406,6 +445,20 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     this.snapshotIds = Fn.split(',', result.getAttString(ATTR_SNAPSHOT_IDS));
   }
 
+  private createKey(encryptsImage: boolean): kms.Key {
+    const key = new kms.Key(this, 'Key', {
+      enableKeyRotation: true,
+      description: `Encrypts the disk images and AMI snapshots of ${this.node.path}`,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    if (encryptsImage) {
+      // The README offers the AMI to Auto Scaling groups, whose service-linked role only
+      // the key policy can allow.
+      allowAutoScalingLaunches(key);
+    }
+    return key;
+  }
+
   private createBucket(props: VmImageImportProps): s3.Bucket {
     const expiration = props.diskImageExpiration;
     const bucket = new s3.Bucket(this, 'Bucket', {
@@ -436,8 +489,12 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 
   /**
    * The AMI as a machine image for `ec2.Instance`, launch templates and Auto Scaling groups.
+   *
+   * Checked at synth: `scope` must be in the Region of the import (when both Regions are
+   * known), since an AMI exists only in its own Region.
    */
-  public getImage(_scope: Construct): ec2.MachineImageConfig {
+  public getImage(scope: Construct): ec2.MachineImageConfig {
+    checkImageRegion(this, scope);
     const osType = this.platform === Platform.WINDOWS ? ec2.OperatingSystemType.WINDOWS : ec2.OperatingSystemType.LINUX;
     return { imageId: this.imageId, osType, userData: ec2.UserData.forOperatingSystem(osType) };
   }

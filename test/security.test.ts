@@ -343,16 +343,29 @@ describe('resources from elsewhere', () => {
     Annotations.fromStack(stack).hasWarning('/Test/I', Match.stringLikeRegexp("'encryptionKey' is imported by reference, so this stack cannot change its key policy"));
   });
 
-  test('the account-wide vmimport role passed in gives a warning', () => {
+  test.each(['vmimport', 'VMImport', 'VmImport'])('the account-wide vmimport role passed in as %s gives a warning (IAM ignores case)', (name) => {
     const stack = newStack();
-    const role = iam.Role.fromRoleName(stack, 'R', 'vmimport');
+    const role = iam.Role.fromRoleName(stack, 'R', name);
     new VmImageImport(stack, 'I', { diskImages: disks, role, licenseType: LicenseType.BYOL });
-    Annotations.fromStack(stack).hasWarning('/Test/I', Match.stringLikeRegexp("'role' is the account-wide 'vmimport' role"));
+    Annotations.fromStack(stack).hasWarning('/Test/I', Match.stringLikeRegexp(`'role' is "${name}", the account-wide 'vmimport' role`));
   });
 
-  test('a VmImportRole named vmimport is an error', () => {
+  test('a role of another name gives no such warning', () => {
     const stack = newStack();
-    expect(() => new VmImportRole(stack, 'R', { roleName: 'vmimport' })).toThrow("VmImportRole 'roleName' is 'vmimport'");
+    const role = iam.Role.fromRoleName(stack, 'R', 'vmimport-web');
+    new VmImageImport(stack, 'I', { diskImages: disks, role, licenseType: LicenseType.BYOL });
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('account-wide'))).toHaveLength(0);
+  });
+
+  test.each(['vmimport', 'VMImport', 'VmImport'])('a VmImportRole named %s is an error (IAM ignores case)', (name) => {
+    const stack = newStack();
+    expect(() => new VmImportRole(stack, 'R', { roleName: name }))
+      .toThrow(`VmImportRole 'roleName' is '${name}', the account-wide role the VM Import guide has users create by hand (IAM compares role names ignoring case)`);
+  });
+
+  test('a VmImportRole of another name is fine', () => {
+    const stack = newStack();
+    expect(() => new VmImportRole(stack, 'R', { roleName: 'vmimport-web' })).not.toThrow();
   });
 });
 

@@ -1,4 +1,4 @@
-import { App, Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -27,13 +27,15 @@ function bucket(stack: Stack): s3.IBucket {
 /** Builds an import with one good disk unless the props say otherwise. */
 function build(props: Partial<VmImageImportProps> | ((stack: Stack) => Partial<VmImageImportProps>)): () => VmImageImport {
   const stack = newStack();
-  const resolved = typeof props === 'function' ? props(stack) : props;
   return () => new VmImageImport(stack, 'Import', {
     diskImages: [DiskImage.fromBucket(bucket(stack), 'boot.vmdk')],
     licenseType: LicenseType.BYOL,
-    ...resolved,
+    ...(typeof props === 'function' ? props(stack) : props),
   });
 }
+
+/** A value of the wrong type, as a JavaScript or Python caller may pass it. */
+const untyped = (value: unknown): any => value;
 
 const many = (n: number) => (stack: Stack) => ({
   diskImages: Array.from({ length: n }, (_, i) => DiskImage.fromBucket(bucket(stack), `disk-${i}.vmdk`)),
@@ -52,7 +54,11 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['platform macOS', { platform: 'macOS' as Platform }, "'platform' must be one of \"Linux\", \"Windows\"; got \"macOS\"."],
   ['a key without encryption', (stack) => ({ encrypted: false, encryptionKey: new kms.Key(stack, 'K') }), "'encryptionKey' is set but 'encrypted' is false"],
   ['removal policy SNAPSHOT', { removalPolicy: RemovalPolicy.SNAPSHOT }, "'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got \"snapshot\"."],
-  ['a usage operation that is not one', { usageOperation: 'Windows' }, "'usageOperation' \"Windows\" is not a usage operation such as 'RunInstances' or 'RunInstances:0002'."],
+  ['a usage operation that is not one', { licenseType: undefined, usageOperation: 'Windows' }, "'usageOperation' \"Windows\" is not a usage operation such as 'RunInstances' or 'RunInstances:0002'."],
+  ['both a license type and a usage operation', { licenseType: LicenseType.BYOL, usageOperation: 'RunInstances:0002' },
+    "'licenseType' (\"BYOL\") and 'usageOperation' (\"RunInstances:0002\") are both set, and VM Import returns an error when both are: set only one"],
+  ['the AWS license type for Linux', { licenseType: LicenseType.AWS, platform: Platform.LINUX },
+    "'licenseType' is \"AWS\" but 'platform' is \"Linux\": VM Import supports only BYOL for Linux, and the import would fail late. Set 'licenseType: LicenseType.BYOL'."],
   ['a 128-character tag key', { tags: { ['k'.repeat(128)]: 'v' } }, /'tags' key "k{128}" has 128 characters; a tag key has 1 to 127\./],
   ['an empty tag key', { tags: { '': 'v' } }, "'tags' key \"\" has 0 characters; a tag key has 1 to 127."],
   ['a tag key starting with aws:', { tags: { 'aws:owner': 'me' } }, "'tags' key \"aws:owner\" starts with 'aws:', which AWS reserves"],
@@ -88,9 +94,11 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['an S3 key over 1024 bytes', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), `${'a'.repeat(1025)}.vmdk`)] }), /'diskImages\[0\]' S3 key "a+\.vmdk" is not a valid object key/],
   ['a key whose extension tells no format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'images/disk.qcow2')] }),
     "Cannot tell the format of the S3 key 'images/disk.qcow2' from its name: set 'format' to one of OVA, VMDK, VHD, VHDX, RAW"],
+  ['an s3 URL whose bucket and key one token hides', { diskImages: [DiskImage.fromUrl(`s3://${Token.asString({ Ref: 'Url' })}`, { format: DiskImageFormat.RAW })] },
+    /^DiskImage\.fromUrl\(".*"\): the bucket and the key of this s3:\/\/ URL cannot be told apart at synth, so the import role cannot be granted read access to the object\. Use DiskImage\.fromBucket\(bucket, key\)/],
   ['a malformed snapshot ID', { diskImages: [DiskImage.fromSnapshot('snapshot-1')] }, "'diskImages[0]' snapshot ID \"snapshot-1\" is not an EBS snapshot ID such as 'snap-0123456789abcdef0'."],
   ['a malformed device name', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: 'sda1' })] }), "'diskImages[0]' deviceName \"sda1\" is not a device name such as '/dev/sda1' or '/dev/xvdb'."],
-  ['an unknown disk format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a', { format: 'QCOW2' as DiskImageFormat })] }), "'diskImages[0].format' must be one of \"OVA\", \"VMDK\", \"VHD\", \"VHDX\", \"RAW\"; got \"QCOW2\"."],
+  ['an unknown disk format', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a', { format: 'QCOW2' as DiskImageFormat })] }), "DiskImage.fromBucket 'format' must be one of \"OVA\", \"VMDK\", \"VHD\", \"VHDX\", \"RAW\"; got \"QCOW2\"."],
   ['two disks on one device', (stack) => ({
     diskImages: [
       DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: '/dev/sda1' }),
@@ -102,15 +110,119 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   }), "'diskImages' mixes an OVA with 1 other disk(s): an OVA carries all of its disks, so it must be the only disk of its import."],
   ['UEFI from a snapshot without a platform', { diskImages: [DiskImage.fromSnapshot('snap-0123456789abcdef0')], bootMode: BootMode.UEFI },
     "'platform' is required for a UEFI image imported from an EBS snapshot: set 'platform' to Platform.LINUX or Platform.WINDOWS."],
+  // What JavaScript and Python callers can pass that TypeScript would not compile.
+  ['no diskImages', { diskImages: untyped(undefined) },
+    "'diskImages' is required: give the disks to import, boot disk first, such as [DiskImage.fromAsset('disk.vmdk')]."],
+  ['one DiskImage instead of a list', (stack) => ({ diskImages: untyped(DiskImage.fromBucket(bucket(stack), 'a.vmdk')) }),
+    "'diskImages' must be a list of DiskImage; got one DiskImage. Put it in a list."],
+  ['a path string instead of a list', { diskImages: untyped('images/disk.vmdk') },
+    "'diskImages' must be a list of DiskImage; got the string \"images/disk.vmdk\". For a local file, use [DiskImage.fromAsset(\"images/disk.vmdk\")]."],
+  ['a path string where a DiskImage belongs', { diskImages: untyped(['images/disk.vmdk']) },
+    "'diskImages[0]' must be a DiskImage; got the string \"images/disk.vmdk\". For a local file, use DiskImage.fromAsset(\"images/disk.vmdk\"); " +
+    'for an S3 object, DiskImage.fromBucket(bucket, key) or DiskImage.fromUrl(url).'],
+  ['a plain object where a DiskImage belongs', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk'), untyped({ file: 'b.vmdk' })] }),
+    "'diskImages[1]' must be a DiskImage; got a plain object. Create it with DiskImage.fromAsset, fromBucket, fromImportBucket, fromUrl or fromSnapshot."],
+  ['a number of seconds as timeout', { timeout: untyped(1800) }, "'timeout' must be a Duration, such as Duration.hours(6); got the number 1800."],
+  ['a number of seconds as pollInterval', { pollInterval: untyped(30) }, "'pollInterval' must be a Duration, such as Duration.seconds(30); got the number 30."],
+  ['a string as timeout', { timeout: untyped('30m') }, "'timeout' must be a Duration, such as Duration.hours(6); got the string \"30m\"."],
+  ['a number of days as diskImageExpiration', { diskImageExpiration: untyped(30) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got the number 30."],
+  ['a Size as diskImageExpiration', { diskImageExpiration: untyped(Size.gibibytes(1)) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got a Size."],
+  ['a number of GiB as uploadSize', { clientData: { uploadSize: untyped(8) } }, "'clientData.uploadSize' must be a Size, such as Size.gibibytes(8); got the number 8."],
+  ['a string as uploadStart', { clientData: { uploadStart: untyped('2026-01-01') } }, "'clientData.uploadStart' must be a Date; got the string \"2026-01-01\"."],
+  ['a number as uploadEnd', { clientData: { uploadEnd: untyped(1767225600000) } }, "'clientData.uploadEnd' must be a Date; got the number 1767225600000."],
+  ['a string as clientData', { clientData: untyped('built by CI') }, "'clientData' must be an object such as { comment: 'built by CI', uploadSize: Size.gibibytes(8) }; got the string \"built by CI\"."],
+  ['a string as encrypted', { encrypted: untyped('false') }, "'encrypted' must be true or false; got the string \"false\"."],
+  ['a list of tags instead of a map', { tags: untyped([{ Key: 'team', Value: 'web' }]) }, "'tags' must be a map of tag keys to values, such as { team: 'web' }; got an array of 1."],
+  ['platform in lower case', { platform: untyped('linux') }, "'platform' must be one of \"Linux\", \"Windows\"; got \"linux\". Values are case-sensitive: use \"Linux\"."],
+  ['license type in lower case', { licenseType: untyped('byol') }, "'licenseType' must be one of \"AWS\", \"BYOL\"; got \"byol\". Values are case-sensitive: use \"BYOL\"."],
+  ['architecture in upper case', { architecture: untyped('X86_64') }, "'architecture' must be one of \"i386\", \"x86_64\"; got \"X86_64\". Values are case-sensitive: use \"x86_64\"."],
+  ['boot mode in upper case', { bootMode: untyped('UEFI') }, "'bootMode' must be one of \"legacy-bios\", \"uefi\"; got \"UEFI\". Values are case-sensitive: use \"uefi\"."],
+  ['hypervisor in upper case', { hypervisor: untyped('XEN') }, "'hypervisor' must be one of \"xen\"; got \"XEN\". Values are case-sensitive: use \"xen\"."],
+  ['a number as platform', { platform: untyped(1) }, /^'platform' must be one of "Linux", "Windows"; got 1\.$/],
+  ['removal policy in upper case', { removalPolicy: untyped('RETAIN') }, "'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got \"RETAIN\"."],
+];
+
+const FORMATS = '"OVA", "VMDK", "VHD", "VHDX", "RAW"';
+
+// Bad input that is not a prop of the import: no props at all, the DiskImage factories.
+const OTHER_BAD_INPUTS: Array<[string, (stack: Stack) => unknown, string | RegExp]> = [
+  ['no props at all', (stack) => new VmImageImport(stack, 'Import', untyped(undefined)),
+    "VmImageImport needs props with at least 'diskImages', such as { diskImages: [DiskImage.fromAsset('disk.vmdk')] }; got undefined."],
+  ['a lower-case format for fromAsset', () => DiskImage.fromAsset('disk.vmdk', { format: untyped('vmdk') }),
+    `DiskImage.fromAsset 'format' must be one of ${FORMATS}; got "vmdk". Values are case-sensitive: use "VMDK".`],
+  ['a lower-case format for fromBucket', (stack) => DiskImage.fromBucket(bucket(stack), 'disk', { format: untyped('vhdx') }),
+    `DiskImage.fromBucket 'format' must be one of ${FORMATS}; got "vhdx". Values are case-sensitive: use "VHDX".`],
+  ['a lower-case format for fromImportBucket', () => DiskImage.fromImportBucket('disk', { format: untyped('raw') }),
+    `DiskImage.fromImportBucket 'format' must be one of ${FORMATS}; got "raw". Values are case-sensitive: use "RAW".`],
+  ['a lower-case format for fromUrl', () => DiskImage.fromUrl('https://example.com/disk', { format: untyped('ova') }),
+    `DiskImage.fromUrl 'format' must be one of ${FORMATS}; got "ova". Values are case-sensitive: use "OVA".`],
+  ['a lower-case format for fromSnapshot', () => DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: untyped('vhd') }),
+    `DiskImage.fromSnapshot 'format' must be one of ${FORMATS}; got "vhd". Values are case-sensitive: use "VHD".`],
+];
+
+const numbered = (n: number, prefix = 'tag') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}-${i}`, 'v']));
+const FROM = "(from 'tags', Tags.of() or the stack's tags)";
+
+/** Synthesizes an import after adding tags the ways a user can; stack tags come from the stack's props. */
+interface TagSetup {
+  readonly stackTags?: { [key: string]: string };
+  readonly tags?: { [key: string]: string };
+  readonly tagsOf?: (imp: VmImageImport, stack: Stack) => void;
+}
+
+function synthWith(setup: TagSetup) {
+  const app = new App();
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'us-east-1' }, tags: setup.stackTags });
+  const imp = new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk')], licenseType: LicenseType.BYOL, tags: setup.tags });
+  setup.tagsOf?.(imp, stack);
+  return () => app.synth();
+}
+
+// Tags from Tags.of() are only known once aspects run: these fail at synth, not in the constructor.
+const TAG_BAD_INPUTS: Array<[string, TagSetup, string]> = [
+  ['a Tags.of() key starting with aws:', { tagsOf: (_imp, stack) => Tags.of(stack).add('aws:team', 'x') },
+    `The tag key "aws:team" ${FROM} starts with 'aws:', which AWS reserves for its own tags; choose another key.`],
+  ['a Tags.of() key of 128 characters', { tagsOf: (imp) => Tags.of(imp).add('k'.repeat(128), 'x') },
+    `The tag key "${'k'.repeat(128)}" ${FROM} has 128 characters; a tag key has 1 to 127.`],
+  ['a Tags.of() key in the library\'s namespace', { tagsOf: (imp) => Tags.of(imp).add('cdk-vm-import:image-hash', 'x') },
+    `The tag key "cdk-vm-import:image-hash" ${FROM} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`],
+  ['a Tags.of() value of 257 characters', { tagsOf: (_imp, stack) => Tags.of(stack).add('team', 'v'.repeat(257)) },
+    `The value of the tag "team" ${FROM} has 257 characters; a tag value has at most 256.`],
+  ['a stack tag key starting with AWS:', { stackTags: { 'AWS:owner': 'me' } },
+    `The tag key "AWS:owner" ${FROM} starts with 'aws:', which AWS reserves for its own tags; choose another key.`],
+  ['48 tags in the tags prop', { tags: numbered(48) },
+    "'tags': 51 tags would reach the AMI and each of its snapshots, 48 from 'tags', Tags.of() and the stack's tags and 3 of this library's own (cdk-vm-import:*); " +
+    'EC2 allows 50 per resource. Remove 1, or keep tags off the AMI with Tags.of(scope).add(key, value, { excludeResourceTypes: [\'Custom::VmImageImport\'] }).'],
+  ['40 tags in the prop and 10 with Tags.of()', { tags: numbered(40), tagsOf: (imp) => Object.entries(numbered(10, 'extra')).forEach(([k, v]) => Tags.of(imp).add(k, v)) },
+    "'tags': 53 tags would reach the AMI and each of its snapshots, 50 from 'tags', Tags.of() and the stack's tags and 3 of this library's own (cdk-vm-import:*); EC2 allows 50 per resource. Remove 3,"],
+  ['30 stack tags and 18 in the prop', { stackTags: numbered(30, 'stack'), tags: numbered(18) },
+    "'tags': 51 tags would reach the AMI and each of its snapshots, 48 from"],
 ];
 
 describe('bad input is rejected at synth time with the prop, the value and the fix', () => {
+  test.each(TAG_BAD_INPUTS)('%s', (_name, setup, message) => {
+    expect(synthWith(setup)).toThrow(message);
+  });
+
+  test.each<[string, TagSetup]>([
+    ['46 tags from the prop, Tags.of() and the stack', { stackTags: numbered(20, 'stack'), tags: numbered(20), tagsOf: (imp) => Object.entries(numbered(6, 'extra')).forEach(([k, v]) => Tags.of(imp).add(k, v)) }],
+    ['tags kept off the AMI do not count', { tags: numbered(46), tagsOf: (_imp, stack) => Tags.of(stack).add('aws-cost', 'x', { excludeResourceTypes: ['Custom::VmImageImport'] }) }],
+    ['an aws: tag removed from the AMI', { stackTags: { 'aws:legacy': 'x' }, tagsOf: (imp) => Tags.of(imp).remove('aws:legacy') }],
+  ])('good tags pass: %s', (_name, setup) => {
+    expect(synthWith(setup)).not.toThrow();
+  });
+
   test.each(BAD_INPUTS)('%s', (_name, props, message) => {
     expect(build(props)).toThrow(message);
   });
 
-  test('covers at least 30 distinct bad inputs', () => {
-    expect(new Set(BAD_INPUTS.map(([name]) => name)).size).toBeGreaterThanOrEqual(30);
+  test.each(OTHER_BAD_INPUTS)('%s', (_name, act, message) => {
+    const stack = newStack();
+    expect(() => act(stack)).toThrow(message);
+  });
+
+  test('covers at least 78 distinct bad inputs', () => {
+    expect(new Set([...BAD_INPUTS, ...OTHER_BAD_INPUTS, ...TAG_BAD_INPUTS].map(([name]) => name)).size).toBeGreaterThanOrEqual(78);
   });
 });
 
@@ -130,6 +242,15 @@ describe('good input passes', () => {
     ['a UEFI snapshot with a platform', { diskImages: [DiskImage.fromSnapshot('snap-01234567')], bootMode: BootMode.UEFI, platform: Platform.LINUX }],
     ['an xvd device name', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk', { deviceName: '/dev/xvdba' })] })],
     ['a license configuration ARN', { licenseConfigurationArns: [LICENSE_ARN] }],
+    ['a usage operation alone', { licenseType: undefined, usageOperation: 'RunInstances:0002', platform: Platform.WINDOWS }],
+    ['BYOL for Linux', { licenseType: LicenseType.BYOL, platform: Platform.LINUX }],
+    ['the AWS license type for Windows', { licenseType: LicenseType.AWS, platform: Platform.WINDOWS }],
+    ['a format given as its upper-case string', (stack) => ({ diskImages: [DiskImage.fromBucket(bucket(stack), 'disk', { format: untyped('VMDK') })] })],
+    ['a Date, a Size and Durations', {
+      clientData: { uploadStart: new Date(0), uploadSize: Size.gibibytes(1) },
+      timeout: Duration.minutes(30),
+      diskImageExpiration: Duration.days(7),
+    }],
   ])('%s', (_name, props) => {
     expect(build(props)).not.toThrow();
   });

@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Duration, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
+import { App, Duration, Fn, RemovalPolicy, Size, Stack, Tags, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -220,6 +220,48 @@ describe('VmImageImport resources', () => {
     });
   });
 
+  describe('the key lets Auto Scaling groups launch the AMI', () => {
+    const slr = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling']] };
+    const autoScalingStatements = (t: Template) => Object.values(t.findResources('AWS::KMS::Key'))
+      .map((k) => k.Properties.KeyPolicy.Statement.filter((st: any) => JSON.stringify(st.Condition ?? {}).includes('AWSServiceRoleForAutoScaling')));
+
+    test('the created key\'s policy allows the service-linked role exactly what the EC2 Auto Scaling guide lists', () => {
+      const stack = newStack();
+      bucketImport(stack);
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[
+        {
+          Sid: 'AllowAutoScalingToUseTheKey',
+          Effect: 'Allow',
+          // Named by condition: KMS refuses a principal that does not exist yet (no Auto Scaling used in the account).
+          Principal: { AWS: '*' },
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+          Resource: '*',
+          Condition: { ArnEquals: { 'aws:PrincipalArn': slr } },
+        },
+        {
+          Sid: 'AllowAutoScalingToGrantTheKeyToAwsResources',
+          Effect: 'Allow',
+          Principal: { AWS: '*' },
+          Action: 'kms:CreateGrant',
+          Resource: '*',
+          Condition: { ArnEquals: { 'aws:PrincipalArn': slr }, Bool: { 'kms:GrantIsForAWSResource': true } },
+        },
+      ]]);
+    });
+
+    test('a key passed in keeps its own policy', () => {
+      const stack = newStack();
+      bucketImport(stack, 'Import', { encryptionKey: new kms.Key(stack, 'Given') });
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[]]);
+    });
+
+    test('a key that only encrypts the created bucket (encrypted: false) does not allow it', () => {
+      const stack = newStack();
+      bucketImport(stack, 'Import', { encrypted: false });
+      expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[]]);
+    });
+  });
+
   test('passes every ImportImage option as a property', () => {
     const stack = newStack();
     const key = new kms.Key(stack, 'MyKey');
@@ -233,7 +275,6 @@ describe('VmImageImport resources', () => {
         uploadSize: Size.gibibytes(8),
       },
       licenseType: LicenseType.AWS,
-      usageOperation: 'RunInstances:0002',
       licenseConfigurationArns: [LICENSE_ARN],
       tags: { team: 'infra' },
       bootMode: BootMode.UEFI,
@@ -261,7 +302,7 @@ describe('VmImageImport resources', () => {
       Encrypted: 'true',
       KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
       LicenseType: 'AWS',
-      UsageOperation: 'RunInstances:0002',
+      UsageOperation: Match.absent(),
       Platform: 'Windows',
       BootMode: 'uefi',
       Architecture: 'x86_64',
@@ -282,6 +323,15 @@ describe('VmImageImport resources', () => {
     }));
     // A given key is used as is: no key of the construct's own.
     t.resourceCountIs('AWS::KMS::Key', 1);
+  });
+
+  test('passes a usage operation instead of a license type', () => {
+    const stack = newStack();
+    bucketImport(stack, 'Import', { licenseType: undefined, usageOperation: 'RunInstances:0002', platform: Platform.WINDOWS });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
+      UsageOperation: 'RunInstances:0002',
+      LicenseType: Match.absent(),
+    });
   });
 
   test('removal policy is RETAIN by default, and the CloudFormation resources themselves are always deleted so the handler decides', () => {
@@ -431,6 +481,30 @@ describe('VmImageImport attributes', () => {
     Template.fromStack(two).resourceCountIs('AWS::StepFunctions::StateMachine', 1);
   });
 
+  test('an instance in another Region is refused: AMIs are regional', () => {
+    const app = new App();
+    const here = new Stack(app, 'Here', { env: { account: '123456789012', region: 'us-east-1' } });
+    const there = new Stack(app, 'There', { env: { account: '123456789012', region: 'eu-west-1' }, crossRegionReferences: true });
+    const imp = bucketImport(here);
+    const vpc = new ec2.Vpc(there, 'Vpc', { maxAzs: 1, natGateways: 0 });
+    expect(() => new ec2.Instance(there, 'Vm', {
+      vpc,
+      machineImage: imp,
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO),
+    })).toThrow('There/Vm is in Region eu-west-1 but uses the AMI of Here/Import, which is imported in us-east-1: AMIs are regional. ' +
+      'Import the disk image again with a VmImageImport in a stack in eu-west-1, or launch the instance in us-east-1.');
+  });
+
+  test('another stack in the same Region, or one whose Region is a token, may use the AMI', () => {
+    const app = new App();
+    const here = new Stack(app, 'Here', { env: { account: '123456789012', region: 'us-east-1' } });
+    const imp = bucketImport(here);
+    const same = new Stack(app, 'Same', { env: { account: '123456789012', region: 'us-east-1' } });
+    const agnostic = new Stack(app, 'Agnostic');
+    expect(imp.getImage(same).imageId).toBe(imp.imageId);
+    expect(imp.getImage(agnostic).imageId).toBe(imp.imageId);
+  });
+
   test('getImage reports Windows for a Windows import and Linux otherwise', () => {
     const stack = newStack();
     const win = bucketImport(stack, 'Win', { platform: Platform.WINDOWS });
@@ -524,6 +598,63 @@ describe('DiskImage sources', () => {
       DiskContainers: [{ Format: 'VHD', Url: 'https://example.com/disk.vhd?X-Amz-Signature=abc', DeviceName: '/dev/sda1', Description: 'root' }],
     });
     expect(objectReads(t)).toEqual(['arn:${Partition}:s3:::other-bucket/disk.raw']);
+  });
+
+  test('a token inside an S3 key does not hide the literal extension', () => {
+    const stack = newStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Src', 'my-images');
+    const version = Token.asString({ Ref: 'Version' });
+    new VmImageImport(stack, 'Import', {
+      diskImages: [
+        DiskImage.fromBucket(bucket, `images/${version}/boot.vmdk`),
+        DiskImage.fromBucket(bucket, `images/data-${version}.vhd`),
+        DiskImage.fromUrl(`https://example.com/${version}/disk.vhdx?X-Amz-Signature=abc`),
+      ],
+      licenseType: LicenseType.BYOL,
+    });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImageImport', {
+      DiskContainers: [
+        Match.objectLike({ Format: 'VMDK' }),
+        Match.objectLike({ Format: 'VHD' }),
+        Match.objectLike({ Format: 'VHDX' }),
+      ],
+    });
+  });
+
+  test('an s3:// URL with tokens (bucket.s3UrlForObject) gets its format and the read grant', () => {
+    const stack = newStack();
+    const bucket = new s3.Bucket(stack, 'Images');
+    const bucketId = stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+    new VmImageImport(stack, 'Import', {
+      diskImages: [DiskImage.fromUrl(bucket.s3UrlForObject('images/web.ova'))],
+      licenseType: LicenseType.BYOL,
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::VmImageImport', { DiskContainers: [Match.objectLike({ Format: 'OVA' })] });
+    expect(objectReads(t)).toEqual([`arn:\${Partition}:s3:::\${${bucketId}}/images/web.ova`]);
+  });
+
+  test('an s3:// URL whose bucket and key one token hides is an error; a URL that is all token, a warning', () => {
+    const stack = newStack();
+    const url = Token.asString({ Ref: 'Url' });
+    expect(() => new VmImageImport(stack, 'Import', {
+      diskImages: [DiskImage.fromUrl(`s3://${url}`, { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    })).toThrow(/^DiskImage\.fromUrl\("s3:\/\/\$\{Token\[[^\]]+\]\}"\): the bucket and the key of this s3:\/\/ URL cannot be told apart at synth, so the import role cannot be granted read access/);
+    new VmImageImport(stack, 'Opaque', { diskImages: [DiskImage.fromUrl(url, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
+    Annotations.fromStack(stack).hasWarning('/Test/Opaque', Match.stringLikeRegexp("the URL's scheme is unknown at synth, so whether it names an S3 object is unknown"));
+    new VmImageImport(stack, 'Https', { diskImages: [DiskImage.fromUrl(`https://${url}`, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'Sub', {
+      diskImages: [DiskImage.fromUrl(Fn.sub('https://${AWS::AccountId}-images.s3.amazonaws.com/disk.img'), { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    });
+    for (const where of ['/Test/Https', '/Test/Sub']) {
+      expect(Annotations.fromStack(stack).findWarning(where, Match.stringLikeRegexp('scheme is unknown'))).toHaveLength(0);
+    }
+    expect(() => new VmImageImport(stack, 'SubS3', {
+      diskImages: [DiskImage.fromUrl(Fn.sub('s3://${AWS::AccountId}-images/disk.img'), { format: DiskImageFormat.RAW })],
+      licenseType: LicenseType.BYOL,
+    })).toThrow('the bucket and the key of this s3:// URL cannot be told apart at synth');
   });
 
   test('fromSnapshot sends the snapshot ID', () => {

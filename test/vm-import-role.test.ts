@@ -8,7 +8,7 @@ function newStack(): Stack {
   return new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
 }
 
-test('trusts vmie.amazonaws.com with the vmimport external ID, this account and this Region', () => {
+test('trusts vmie.amazonaws.com with the vmimport external ID and this account, in any Region as the VM Import guide says', () => {
   const stack = newStack();
   new VmImportRole(stack, 'Role');
   Template.fromStack(stack).hasResourceProperties('AWS::IAM::Role', {
@@ -19,7 +19,7 @@ test('trusts vmie.amazonaws.com with the vmimport external ID, this account and 
         Principal: { Service: 'vmie.amazonaws.com' },
         Condition: {
           StringEquals: { 'sts:Externalid': 'vmimport', 'aws:SourceAccount': '123456789012' },
-          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':vmie:eu-west-1:123456789012:*']] } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':vmie:*:123456789012:*']] } },
         },
       }],
     },

@@ -148,7 +148,11 @@ export const TAG_IMPORT_TASK_ID = 'cdk-vm-import:import-task-id';
 /** The handler tags the AMI and its snapshots with the start resource's logical ID under this key. */
 export const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
 
-/** How many tags the library itself puts on the AMI and each snapshot (of EC2's 50). */
+/**
+ * How many tags of its own (`cdk-vm-import:*`) the engine adds to the AMI and each of its
+ * snapshots (stack ID, logical ID, import task ID): the construct keeps room for them under
+ * EC2's 50 tags per resource. `resourceTags` in lambda/decisions.ts is tested against it.
+ */
 export const LIBRARY_TAG_COUNT = 3;
 
 /** Removal policy values on the wire. */

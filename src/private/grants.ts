@@ -1,4 +1,4 @@
-import { Aws } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -64,5 +64,41 @@ export function grantLicenseConfigurations(role: iam.IGrantable, licenseConfigur
     // Listing the license specifications of a resource has no resource-level permissions.
     actions: ['license-manager:ListLicenseSpecificationsForResource'],
     resourceArns: ['*'],
+  }));
+}
+
+/** What an Auto Scaling group's service-linked role does with the key of an encrypted AMI. */
+const AUTO_SCALING_KEY_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'];
+
+/**
+ * Lets Auto Scaling groups launch instances from an AMI encrypted with this key, with the
+ * key policy statements the EC2 Auto Scaling guide gives: its service-linked role cannot
+ * be given an IAM policy, so only the key policy can allow it.
+ *
+ * @see https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+ */
+export function allowAutoScalingLaunches(key: kms.Key): void {
+  const stack = Stack.of(key);
+  // Named through aws:PrincipalArn rather than as the principal: KMS refuses a key policy
+  // whose principal does not exist yet, and the service-linked role exists only once the
+  // account has used Auto Scaling. Only that role matches the condition.
+  const serviceLinkedRole = {
+    ArnEquals: {
+      'aws:PrincipalArn': `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
+    },
+  };
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    sid: 'AllowAutoScalingToUseTheKey',
+    principals: [new iam.AnyPrincipal()],
+    actions: AUTO_SCALING_KEY_ACTIONS,
+    resources: ['*'],
+    conditions: serviceLinkedRole,
+  }));
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    sid: 'AllowAutoScalingToGrantTheKeyToAwsResources',
+    principals: [new iam.AnyPrincipal()],
+    actions: ['kms:CreateGrant'],
+    resources: ['*'],
+    conditions: { ...serviceLinkedRole, Bool: { 'kms:GrantIsForAWSResource': true } },
   }));
 }

@@ -24,3 +24,19 @@ export function checkPlacement(scope: Construct, prop: string, resource: IResour
       `${message}: its own policy must let this account's import role use it, which this stack cannot change.`);
   }
 }
+
+/**
+ * Checks that a construct using an imported AMI is in the AMI's Region: an AMI ID means
+ * nothing in another Region, and aws-cdk-lib would wire a cross-Region reference that
+ * fails at deploy.
+ */
+export function checkImageRegion(image: Construct, user: Construct): void {
+  const imported = Stack.of(image).region;
+  const used = Stack.of(user).region;
+  if (differs(imported, used)) {
+    throw new Error(
+      `${user.node.path} is in Region ${used} but uses the AMI of ${image.node.path}, which is imported in ${imported}: AMIs are regional. ` +
+      `Import the disk image again with a VmImageImport in a stack in ${used}, or launch the instance in ${imported}.`,
+    );
+  }
+}

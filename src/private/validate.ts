@@ -8,42 +8,63 @@ import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
+import { checkEnum, known, show } from './checks';
+import { LIBRARY_TAG_COUNT } from './contract';
 import { checkPlacement } from './placement';
 import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
 
 /** ImportImage takes at most 21 volumes. */
 export const MAX_DISKS = 21;
 
-const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
-function known(value: string | undefined): value is string {
-  return value !== undefined && !Token.isUnresolved(value);
-}
+/** EC2 allows this many tags per resource. */
+export const MAX_TAGS = 50;
 
-function checkEnum(prop: string, value: string | undefined, allowed: Record<string, string>, hint = ''): void {
-  if (known(value) && !Object.values(allowed).includes(value)) {
-    throw new Error(`'${prop}' must be one of ${Object.values(allowed).map(show).join(', ')}; got ${show(value)}.${hint}`);
-  }
-}
-
-function checkTags(tags: { [key: string]: string } | undefined): void {
-  for (const [key, value] of Object.entries(tags ?? {})) {
+/** What is wrong with tag keys and values, each message starting with the given labels. */
+function tagProblems(tags: { [key: string]: string }, keyLabel: (key: string) => string, valueLabel: (key: string) => string): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(tags)) {
     if (Token.isUnresolved(key)) {
       continue;
     }
     if (key.length === 0 || key.length > 127) {
-      throw new Error(`'tags' key ${show(key)} has ${key.length} characters; a tag key has 1 to 127.`);
-    }
-    if (key.toLowerCase().startsWith('aws:')) {
-      throw new Error(`'tags' key ${show(key)} starts with 'aws:', which AWS reserves for its own tags; choose another key.`);
-    }
-    if (key.startsWith('cdk-vm-import:')) {
-      throw new Error(`'tags' key ${show(key)} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`);
+      problems.push(`${keyLabel(key)} has ${key.length} characters; a tag key has 1 to 127.`);
+    } else if (key.toLowerCase().startsWith('aws:')) {
+      problems.push(`${keyLabel(key)} starts with 'aws:', which AWS reserves for its own tags; choose another key.`);
+    } else if (key.startsWith('cdk-vm-import:')) {
+      problems.push(`${keyLabel(key)} starts with 'cdk-vm-import:', which this library uses to track what it created; choose another key.`);
     }
     if (known(value) && value.length > 256) {
-      throw new Error(`'tags' value of ${show(key)} has ${value.length} characters; a tag value has at most 256.`);
+      problems.push(`${valueLabel(key)} has ${value.length} characters; a tag value has at most 256.`);
     }
   }
+  return problems;
+}
+
+function checkTags(tags: { [key: string]: string } | undefined): void {
+  const [problem] = tagProblems(tags ?? {}, (key) => `'tags' key ${show(key)}`, (key) => `'tags' value of ${show(key)}`);
+  if (problem) {
+    throw new Error(problem);
+  }
+}
+
+/**
+ * Checks every tag that reaches the AMI and its snapshots: the `tags` prop, `Tags.of()` on
+ * the construct or its scopes and the stack's tags, with room for the library's own. Tags
+ * from `Tags.of()` are known only once aspects have run: call this from a validation.
+ */
+export function validateAmiTags(tags: { [key: string]: string }): string[] {
+  const from = "(from 'tags', Tags.of() or the stack's tags)";
+  const problems = tagProblems(tags, (key) => `The tag key ${show(key)} ${from}`, (key) => `The value of the tag ${show(key)} ${from}`);
+  const count = Object.keys(tags).length;
+  if (count + LIBRARY_TAG_COUNT > MAX_TAGS) {
+    problems.push(
+      `'tags': ${count + LIBRARY_TAG_COUNT} tags would reach the AMI and each of its snapshots, ${count} from 'tags', Tags.of() and the stack's tags ` +
+      `and ${LIBRARY_TAG_COUNT} of this library's own (cdk-vm-import:*); EC2 allows ${MAX_TAGS} per resource. Remove ${count + LIBRARY_TAG_COUNT - MAX_TAGS}, ` +
+      "or keep tags off the AMI with Tags.of(scope).add(key, value, { excludeResourceTypes: ['Custom::VmImageImport'] }).",
+    );
+  }
+  return problems;
 }
 
 function checkClientData(props: VmImageImportProps): void {
@@ -75,6 +96,23 @@ function checkLicenses(arns: string[] | undefined): void {
         '(arn:aws:license-manager:<region>:<account>:license-configuration:lic-<32 hex digits>).',
       );
     }
+  }
+}
+
+/** The VM Import guide's "Licensing options". */
+function checkLicensing(props: VmImageImportProps): void {
+  const { licenseType, usageOperation, platform } = props;
+  if (known(licenseType) && known(usageOperation)) {
+    throw new Error(
+      `'licenseType' (${show(licenseType)}) and 'usageOperation' (${show(usageOperation)}) are both set, and VM Import returns an error ` +
+      "when both are: set only one, 'licenseType' for AWS or BYOL licensing, or 'usageOperation' for a specific billing code.",
+    );
+  }
+  if (licenseType === LicenseType.AWS && platform === Platform.LINUX) {
+    throw new Error(
+      `'licenseType' is ${show(licenseType)} but 'platform' is ${show(platform)}: VM Import supports only BYOL for Linux, ` +
+      "and the import would fail late. Set 'licenseType: LicenseType.BYOL'.",
+    );
   }
 }
 
@@ -128,6 +166,7 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   if (known(props.usageOperation) && !/^RunInstances(:[0-9A-Za-z]{4})?$/.test(props.usageOperation)) {
     throw new Error(`'usageOperation' ${show(props.usageOperation)} is not a usage operation such as 'RunInstances' or 'RunInstances:0002'.`);
   }
+  checkLicensing(props);
   checkTags(props.tags);
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
@@ -187,9 +226,11 @@ export function validateDisks(_scope: Construct, props: VmImageImportProps, disk
 export function validateResources(scope: Construct, props: VmImageImportProps): void {
   if (props.role) {
     checkPlacement(scope, 'role', props.role, true);
-    if (!Resource.isOwnedResource(props.role) && props.role.roleName === 'vmimport') {
+    const roleName = props.role.roleName;
+    // IAM compares role names ignoring case.
+    if (!Resource.isOwnedResource(props.role) && known(roleName) && roleName.toLowerCase() === 'vmimport') {
       Annotations.of(scope).addWarningV2('cdk-vm-import:sharedVmimportRole',
-        "'role' is the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. " +
+        `'role' is ${show(roleName)}, the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. ` +
         'Leave `role` unset to give this import a role of its own.');
     }
   }
