@@ -44,6 +44,8 @@ import { validateAmiTags, validateDisks, validateImport, validateResources } fro
 import { VmImportRole } from './vm-import-role';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
+/** How long CloudFormation waits for the engine's function to answer a custom resource request. */
+const ANSWER_TIMEOUT = Duration.minutes(20);
 
 /**
  * Properties of a `VmImageImport`.
@@ -424,6 +426,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     };
     const start = new CustomResource(this, 'Resource', {
       serviceToken: engine.serviceToken,
+      // The function answers within its own 15 minutes: a lost answer fails the stack then, not after an hour.
+      serviceTimeout: ANSWER_TIMEOUT,
       resourceType: RESOURCE_TYPE,
       properties: properties as unknown as Record<string, unknown>,
     });
@@ -435,6 +439,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const resultProperties: WireResultProperties = { ExecutionArn: start.ref, Tags: tags, RemovalPolicy: removalPolicy };
     const result = new CustomResource(this, 'Result', {
       serviceToken: engine.serviceToken,
+      serviceTimeout: ANSWER_TIMEOUT,
       resourceType: RESULT_RESOURCE_TYPE,
       properties: resultProperties as unknown as Record<string, unknown>,
     });

@@ -314,10 +314,12 @@ describe('VmImageImport resources', () => {
       WaitTimeoutSeconds: '2400',
       PollIntervalSeconds: '10',
     });
-    const [startId] = only(t, 'Custom::VmImageImport');
+    const [startId, start] = only(t, 'Custom::VmImageImport');
     const [, result] = only(t, 'Custom::VmImageImportResult');
     // The result resource: which execution, and what an Update may change in place.
-    expect(Object.keys(result.Properties).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceToken', 'Tags']);
+    expect(Object.keys(result.Properties).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceTimeout', 'ServiceToken', 'Tags']);
+    // CloudFormation waits 20 minutes for either answer, not its default hour.
+    expect([start.Properties.ServiceTimeout, result.Properties.ServiceTimeout]).toEqual(['1200', '1200']);
     expect(result.Properties).toEqual(expect.objectContaining({
       ExecutionArn: { Ref: startId }, Tags: [{ Key: 'team', Value: 'infra' }], RemovalPolicy: 'destroy',
     }));
