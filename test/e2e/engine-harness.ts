@@ -71,11 +71,31 @@ export interface Deployment {
   readonly execution?: LocalExecution;
 }
 
+export interface DeployOptions {
+  /** The start resource's logical ID. @default 'WebServerImage' */
+  readonly logicalId?: string;
+  /** Runs after the start resource is created, before CloudFormation creates the WaitCondition. */
+  readonly beforeWaitCondition?: () => Promise<void> | void;
+  /** The result resource's logical ID. @default - the start resource's, then 'Result' */
+  readonly resultLogicalId?: string;
+  /**
+   * The result resource's properties (without ServiceToken), given the start resource's
+   * physical ID (its Ref), e.g. as resolved from a synthesized template.
+   * @default - ExecutionArn, and the start properties' Tags and RemovalPolicy
+   */
+  readonly resultProps?: (startPhysicalResourceId: string) => Props;
+}
+
 /** The engine on local servers, with helpers that play CloudFormation's part. */
 export class Engine {
   public static async start(options: EngineOptions = {}): Promise<Engine> {
     const engine = new Engine();
-    await engine.init(options);
+    try {
+      await engine.init(options);
+    } catch (error) {
+      await engine.stop();
+      throw error;
+    }
     return engine;
   }
 
@@ -131,7 +151,7 @@ export class Engine {
    * Creates one import as CloudFormation would: the start resource, then the WaitCondition
    * (which waits for its signal), then the result resource.
    */
-  public async deploy(props: Props, options: { logicalId?: string; beforeWaitCondition?: () => Promise<void> | void } = {}): Promise<Deployment> {
+  public async deploy(props: Props, options: DeployOptions = {}): Promise<Deployment> {
     const logicalId = options.logicalId ?? 'WebServerImage';
     const start = await this.request('Create', 'Custom::VmImageImport', logicalId, props);
     if (start.Status !== 'SUCCESS') {
@@ -145,9 +165,9 @@ export class Engine {
       return { start, execution };
     }
     await execution?.done;
-    const result = await this.request('Create', 'Custom::VmImageImportResult', `${logicalId}Result`, {
-      ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy,
-    });
+    const resultProps = options.resultProps?.(start.PhysicalResourceId)
+      ?? { ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+    const result = await this.request('Create', 'Custom::VmImageImportResult', options.resultLogicalId ?? `${logicalId}Result`, resultProps);
     return { start, result, execution };
   }
 

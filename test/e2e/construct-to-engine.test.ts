@@ -1,15 +1,17 @@
 /**
- * Construct and handler agree on the wire: real stacks with `VmImageImport` are
- * synthesized, the `Custom::VmImageImport` properties are taken from the template and
- * resolved the way CloudFormation resolves them (every reference mapped explicitly, every
- * leaf a string), and the BUNDLED handler is driven with them against LocalEc2. Each prop
- * must reach ImportImage, the AMI and its snapshots exactly as the user set it; the
- * synthesized removal policy and timeout must be the ones the handler applies; and an
- * Update between two synthesized stacks must get the decision the prop change means.
+ * Construct and engine agree on the wire: real stacks with `VmImageImport` are
+ * synthesized, the `Custom::VmImageImport` and `Custom::VmImageImportResult` properties are
+ * taken from the template and resolved the way CloudFormation resolves them (every
+ * reference mapped explicitly, every leaf a string), and they drive the whole engine (the
+ * synthesized state machine and the BUNDLED function, see engine-harness.ts) against local
+ * EC2, Step Functions and CloudFormation servers. Each prop must reach ImportImage, the AMI
+ * and its snapshots exactly as the user set it; the synthesized removal policy, timeout and
+ * poll interval must be the ones the engine applies; and an Update between two synthesized
+ * stacks must get the outcome the prop change means.
  *
  * Needs the bundle: `npx projen bundle`.
  */
-import { createHash, randomUUID } from 'crypto';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,19 +20,23 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
-import { CfnEvent, LifecycleOptions, LifecycleOutcome, LocalHandler, startLocalHandler } from './drive';
+import { ACCOUNT, Deployment, Engine, HANDLER_ARN, REGION, STACK_ID, STATE_MACHINE_ARN } from './engine-harness';
+import { CustomResourceResponse } from './local-cfn';
 import { Ec2Tag, ImageState, ImportImageParams, ImportTaskState, SnapshotState } from './local-ec2';
 import { Architecture, BootMode, DiskImage, DiskImageFormat, Hypervisor, LicenseType, Platform, VmImageImport } from '../../src';
-import { RESOURCE_TYPE, TAG_IMAGE_HASH, TAG_IMPORT_TASK_ID, TAG_LOGICAL_ID, TAG_STACK_ID } from '../../src/private/contract';
+import {
+  ExecutionInput,
+  RESOURCE_TYPE,
+  RESULT_RESOURCE_TYPE,
+  TAG_IMPORT_TASK_ID,
+  TAG_LOGICAL_ID,
+  TAG_STACK_ID,
+} from '../../src/private/contract';
 
-jest.setTimeout(15_000);
+jest.setTimeout(60_000);
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
-const STACK_NAME = 'VmImportWire';
-const STACK_ID = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK_NAME}/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b`;
-/** Never contacted: HTTPS is blocked in this process. */
-const RESPONSE_URL = 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/wire-test';
+/** The stack the harness's STACK_ID names: the synthesized stack has the same name. */
+const STACK_NAME = STACK_ID.split('/')[1];
 /** What CloudFormation substitutes for the pseudo parameters in this account and Region. */
 const PSEUDO_PARAMETERS: Readonly<Record<string, string>> = {
   'AWS::AccountId': ACCOUNT,
@@ -62,20 +68,25 @@ const STACK_PROPS_TAGS: Readonly<Record<string, string>> = { billing: 'vm-import
 interface Variant {
   readonly bootMode: BootMode;
   readonly description: string;
+  /** The key of the data disk in SOURCE_BUCKET. */
+  readonly dataDiskKey: string;
   readonly tags: Readonly<Record<string, string>>;
   /** The value of `Tags.of(stack).add(STACK_TAG_KEY, ...)`. */
   readonly stackTagValue: string;
   readonly removalPolicy: RemovalPolicy;
   readonly timeout: Duration;
+  readonly pollInterval: Duration;
 }
 
 const BASE: Variant = {
   bootMode: BootMode.LEGACY_BIOS,
   description: 'Web server imported from VMware',
+  dataDiskKey: 'web/data.vhdx',
   tags: { 'team': 'infra', 'cost-center': '42' },
   stackTagValue: 'production',
   removalPolicy: RemovalPolicy.DESTROY,
   timeout: Duration.minutes(20),
+  pollInterval: Duration.seconds(45),
 };
 
 /** The tags a variant puts on the main import: its own, the stack's and those of `Tags.of(stack)`. */
@@ -237,15 +248,20 @@ function intrinsicsIn(value: CfnValue): string[] {
   return [...(fn ? [fn] : []), ...Object.values(value).flatMap(intrinsicsIn)];
 }
 
+
 // ------------------------------------------------------------------ synthesis
 
+interface TemplateResource {
+  readonly Type: string;
+  readonly Properties?: CfnObject;
+  readonly DeletionPolicy?: string;
+  readonly UpdateReplacePolicy?: string;
+  readonly DependsOn?: string | string[];
+  readonly CreationPolicy?: CfnObject;
+}
+
 interface TemplateJson {
-  readonly Resources: Record<string, {
-    readonly Type: string;
-    readonly Properties?: CfnObject;
-    readonly DeletionPolicy?: string;
-    readonly UpdateReplacePolicy?: string;
-  }>;
+  readonly Resources: Record<string, TemplateResource>;
   readonly Outputs?: Record<string, { readonly Value: CfnValue }>;
 }
 
@@ -256,14 +272,23 @@ interface AssetManifestJson {
   }>;
 }
 
-interface SynthesizedImport {
+/** One of the import's custom resources, as synthesized. */
+interface SynthesizedResource {
   readonly logicalId: string;
-  /** The custom resource's Properties as in the template. */
+  /** Its Properties as in the template. */
   readonly template: CfnObject;
-  /** The same, resolved as CloudFormation delivers them (leaves not yet checked). */
-  readonly resolved: CfnValue;
   readonly deletionPolicy: string;
   readonly updateReplacePolicy: string;
+  readonly dependsOn: string[];
+}
+
+interface SynthesizedImport extends SynthesizedResource {
+  /** The start resource's Properties, resolved as CloudFormation delivers them (leaves not yet checked). */
+  readonly resolved: CfnValue;
+  /** The logical ID of the import's WaitCondition, from the construct tree. */
+  readonly waitConditionId: string;
+  readonly waitCondition: TemplateResource;
+  readonly result: SynthesizedResource;
 }
 
 interface Synthesized {
@@ -274,6 +299,9 @@ interface Synthesized {
   readonly snapshotRoleName: string;
   readonly importBucketName: string;
   readonly kmsKeyArn: string;
+  readonly stateMachineLogicalId: string;
+  readonly handlerLogicalId: string;
+  readonly deployed: Deployed;
   readonly outputs: CfnObject;
   readonly assetManifest: AssetManifestJson;
   readonly assemblyDir: string;
@@ -289,7 +317,7 @@ function physicalName(logicalId: string): string {
 }
 
 function logicalIdOf(construct: IConstruct): string {
-  const element = construct.node.defaultChild;
+  const element = construct instanceof CfnElement ? construct : construct.node.defaultChild;
   if (!(element instanceof CfnElement)) {
     throw new Error(`${construct.node.path} has no CloudFormation resource`);
   }
@@ -308,7 +336,7 @@ function synthesize(change: Partial<Variant> = {}): Synthesized {
   const main = new VmImageImport(stack, 'WebServer', {
     diskImages: [
       DiskImage.fromAsset(EXAMPLE_VMDK, { deviceName: '/dev/sda1', description: 'boot disk' }),
-      DiskImage.fromBucket(source, 'web/data.vhdx', { deviceName: '/dev/sdb', description: 'data disk' }),
+      DiskImage.fromBucket(source, v.dataDiskKey, { deviceName: '/dev/sdb', description: 'data disk' }),
       DiskImage.fromUrl(PRESIGNED_URL, { deviceName: '/dev/sdc' }),
       DiskImage.fromUrl(Fn.sub('https://${AWS::AccountId}-scratch.s3.${AWS::Region}.${AWS::URLSuffix}/web/scratch.img'), { format: DiskImageFormat.RAW }),
       DiskImage.fromUrl(S3_URL, { description: 'logs disk' }),
@@ -318,7 +346,7 @@ function synthesize(change: Partial<Variant> = {}): Synthesized {
     clientData: { comment: UPLOAD_COMMENT, uploadStart: UPLOAD_START, uploadEnd: UPLOAD_END, uploadSize: Size.mebibytes(1536) },
     encrypted: true,
     encryptionKey: key,
-    licenseType: LicenseType.BYOL,
+    // Not with licenseType: VM Import refuses both at once.
     usageOperation: USAGE_OPERATION,
     // Built with the stack's partition token, as a user naturally would: Fn::Join of AWS::Partition.
     licenseConfigurationArns: [stack.formatArn({
@@ -334,6 +362,7 @@ function synthesize(change: Partial<Variant> = {}): Synthesized {
     hypervisor: Hypervisor.XEN,
     removalPolicy: v.removalPolicy,
     timeout: v.timeout,
+    pollInterval: v.pollInterval,
   });
   const snapshot = new VmImageImport(stack, 'Restored', {
     diskImages: [DiskImage.fromSnapshot(SNAPSHOT_ID, { deviceName: '/dev/sda1', description: 'restored root volume' })],
@@ -344,14 +373,16 @@ function synthesize(change: Partial<Variant> = {}): Synthesized {
     removalPolicy: RemovalPolicy.RETAIN,
   });
   Tags.of(stack).add(STACK_TAG_KEY, v.stackTagValue);
-  // The attributes the construct reads back from the handler.
+  // The attributes the construct reads back from the result resource.
   new CfnOutput(stack, 'ImageId', { value: main.imageId });
   new CfnOutput(stack, 'SnapshotIds', { value: Fn.join(',', main.snapshotIds) });
   new CfnOutput(stack, 'FirstSnapshotId', { value: Fn.select(0, main.snapshotIds) });
   new CfnOutput(stack, 'ImportTaskId', { value: main.importTaskId });
 
   const json = Template.fromStack(stack).toJSON() as TemplateJson;
-  const frameworkOnEvent = stack.node.findChild('CdkVmImportProvider').node.findChild('Provider').node.findChild('framework-onEvent');
+  const handler = stack.node.findChild('CdkVmImportEngine').node.findChild('Handler');
+  const stateMachineLogicalId = logicalIdOf(main.stateMachine);
+  const handlerLogicalId = logicalIdOf(handler);
   const names = {
     mainRoleName: physicalName(logicalIdOf(main.role)),
     snapshotRoleName: physicalName(logicalIdOf(snapshot.role)),
@@ -363,38 +394,75 @@ function synthesize(change: Partial<Variant> = {}): Synthesized {
       [logicalIdOf(main.role)]: names.mainRoleName,
       [logicalIdOf(snapshot.role)]: names.snapshotRoleName,
       [logicalIdOf(main.bucket)]: names.importBucketName,
+      // The state machine the harness runs: its Ref is its ARN.
+      [stateMachineLogicalId]: STATE_MACHINE_ARN,
     },
     attributes: {
       [`${logicalIdOf(key)}.Arn`]: names.kmsKeyArn,
-      [`${logicalIdOf(frameworkOnEvent)}.Arn`]: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${physicalName(logicalIdOf(frameworkOnEvent))}`,
+      [`${handlerLogicalId}.Arn`]: HANDLER_ARN,
     },
   };
-  const customResource = (construct: VmImageImport): SynthesizedImport => {
-    const logicalId = logicalIdOf(construct.node.findChild('Resource'));
-    const resource = json.Resources[logicalId];
-    expect(resource?.Type).toBe(RESOURCE_TYPE);
-    const template = resource.Properties ?? {};
-    return {
+  const resource = (logicalId: string, type: string): [SynthesizedResource, TemplateResource] => {
+    const found = json.Resources[logicalId];
+    expect(found?.Type).toBe(type);
+    return [{
       logicalId,
-      template,
-      resolved: resolveCfn(template, deployed),
-      deletionPolicy: resource.DeletionPolicy ?? 'Delete',
-      updateReplacePolicy: resource.UpdateReplacePolicy ?? 'Delete',
-    };
+      template: found.Properties ?? {},
+      deletionPolicy: found.DeletionPolicy ?? 'Delete',
+      updateReplacePolicy: found.UpdateReplacePolicy ?? 'Delete',
+      dependsOn: found.DependsOn === undefined ? [] : [found.DependsOn].flat(),
+    }, found];
+  };
+  const customResources = (construct: VmImageImport): SynthesizedImport => {
+    const [start] = resource(logicalIdOf(construct.node.findChild('Resource')), RESOURCE_TYPE);
+    const [result] = resource(logicalIdOf(construct.node.findChild('Result')), RESULT_RESOURCE_TYPE);
+    const waits = construct.node.children.filter((c) => /^Wait[0-9A-F]{12}$/.test(c.node.id));
+    expect(waits).toHaveLength(1);
+    const [wait, waitCondition] = resource(logicalIdOf(waits[0]), 'AWS::CloudFormation::WaitCondition');
+    return { ...start, resolved: resolveCfn(start.template, deployed), waitConditionId: wait.logicalId, waitCondition, result };
   };
   const outputs = Object.fromEntries(Object.entries(json.Outputs ?? {}).map(([name, output]) => [name, output.Value]));
   const manifestFile = path.join(assemblyDir, `${stack.artifactId}.assets.json`);
   const assetManifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as AssetManifestJson;
-  return { main: customResource(main), snapshot: customResource(snapshot), ...names, outputs, assetManifest, assemblyDir, stack };
+  return {
+    main: customResources(main),
+    snapshot: customResources(snapshot),
+    ...names,
+    stateMachineLogicalId,
+    handlerLogicalId,
+    deployed,
+    outputs,
+    assetManifest,
+    assemblyDir,
+    stack,
+  };
 }
 
-/** The properties as CloudFormation delivers them; fails the test if a leaf is not a string. */
-function delivered(imp: SynthesizedImport): DeliveredProperties {
-  expect(nonStringLeaves(imp.resolved)).toEqual([]);
-  if (!isDelivered(imp.resolved) || typeof imp.resolved === 'string' || Array.isArray(imp.resolved)) {
+/** A resolved value as CloudFormation delivers it; fails the test if a leaf is not a string. */
+function deliveredValue(resolved: CfnValue): DeliveredProperties {
+  expect(nonStringLeaves(resolved)).toEqual([]);
+  if (!isDelivered(resolved) || typeof resolved === 'string' || Array.isArray(resolved)) {
     throw new Error('the custom resource properties are not a map of strings');
   }
-  return imp.resolved;
+  return resolved;
+}
+
+/** The start resource's properties as CloudFormation delivers them. */
+function delivered(imp: SynthesizedImport): DeliveredProperties {
+  return deliveredValue(imp.resolved);
+}
+
+/** The result resource's properties as CloudFormation delivers them, once the start resource has its physical ID. */
+function deliveredResult(s: Synthesized, imp: SynthesizedImport, startPhysicalResourceId: string): DeliveredProperties {
+  const deployed: Deployed = { refs: { ...s.deployed.refs, [imp.logicalId]: startPhysicalResourceId }, attributes: s.deployed.attributes };
+  return deliveredValue(resolveCfn(imp.result.template, deployed));
+}
+
+/** What the function receives besides ServiceToken (which the harness adds): ServiceToken must be the function. */
+function withoutServiceToken(properties: DeliveredProperties): DeliveredProperties {
+  const { ServiceToken: token, ...rest } = properties;
+  expect(token).toBe(HANDLER_ARN);
+  return rest;
 }
 
 /** The top-level properties whose values differ. */
@@ -406,62 +474,136 @@ function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-// ------------------------------------------------------------------ driving the handler
+// ------------------------------------------------------------------ driving the engine
 
-let local: LocalHandler;
+let engine: Engine | undefined;
 let base: Synthesized;
 
-beforeAll(async () => {
+beforeAll(() => {
   base = synthesize();
-  local = await startLocalHandler({ accountId: ACCOUNT, region: REGION });
 });
 
-afterAll(async () => {
-  await local?.stop();
+afterAll(() => {
   outdirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true }));
 });
 
-beforeEach(() => {
-  local.server.reset();
+afterEach(async () => {
+  const running = engine;
+  engine = undefined;
+  if (running) {
+    expect(running.blockedRequests).toEqual([]);
+    await running.stop();
+  }
 });
 
-afterEach(() => {
-  local.capture.clear();
-  expect(local.blockedRequests).toEqual([]);
-});
-
-interface EventOptions {
-  readonly PhysicalResourceId?: string;
-  readonly OldResourceProperties?: DeliveredProperties;
+async function startEngine(): Promise<Engine> {
+  engine = await Engine.start();
+  return engine;
 }
 
-function cfnEvent(requestType: CfnEvent['RequestType'], imp: SynthesizedImport, properties: DeliveredProperties, options: EventOptions = {}): CfnEvent {
-  return {
-    RequestType: requestType,
-    ServiceToken: String(properties.ServiceToken),
-    ResponseURL: RESPONSE_URL,
-    StackId: STACK_ID,
-    RequestId: randomUUID(),
-    LogicalResourceId: imp.logicalId,
-    ResourceType: RESOURCE_TYPE,
-    ResourceProperties: properties,
-    ...options,
-  };
+function current(): Engine {
+  if (!engine) {
+    throw new Error('no engine was started');
+  }
+  return engine;
 }
 
-async function run(event: CfnEvent, options: LifecycleOptions = {}): Promise<LifecycleOutcome> {
-  return local.driver.run(event, { timeoutMs: 5_000, ...options });
+/** CloudFormation creates one synthesized import: start resource, WaitCondition, result resource, with the template's properties. */
+async function deployImport(s: Synthesized, imp: SynthesizedImport): Promise<Required<Deployment>> {
+  const e = current();
+  const properties = withoutServiceToken(delivered(imp));
+  // The WaitCondition's logical ID is a literal in the template: the one the engine signals.
+  expect(properties.WaitConditionId).toBe(imp.waitConditionId);
+  const deployment = await e.deploy(properties, {
+    logicalId: imp.logicalId,
+    resultLogicalId: imp.result.logicalId,
+    resultProps: (startPhysicalResourceId) => withoutServiceToken(deliveredResult(s, imp, startPhysicalResourceId)),
+  });
+  expect(deployment.start.Status).toBe('SUCCESS');
+  expect(deployment.execution?.status).toBe('SUCCEEDED');
+  expect(deployment.result?.Reason).toBeUndefined();
+  expect(deployment.result?.Status).toBe('SUCCESS');
+  expect(e.cfn.signalsTo(imp.waitConditionId)).toHaveLength(1);
+  return deployment as Required<Deployment>;
 }
 
-async function runToSuccess(event: CfnEvent): Promise<LifecycleOutcome> {
-  const outcome = await run(event);
-  expect(outcome.error).toBeUndefined();
-  expect(outcome.status).toBe('SUCCESS');
-  return outcome;
+/** CloudFormation deletes a resource with the properties it last had. */
+async function deleteResource(
+  resourceType: string, resource: SynthesizedResource, properties: DeliveredProperties, physicalResourceId: string,
+): Promise<CustomResourceResponse> {
+  const deleted = await current().request('Delete', resourceType, resource.logicalId, withoutServiceToken(properties), { physicalResourceId });
+  expect(deleted.Reason).toBeUndefined();
+  expect(deleted).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: physicalResourceId });
+  return deleted;
 }
 
-function taskOf(importTaskId: string): ImportTaskState {
-  const task = local.server.state.tasks.get(importTaskId);
+interface StackUpdate {
+  readonly start: CustomResourceResponse;
+  readonly result: CustomResourceResponse;
+  /** Whether CloudFormation sent the result resource an Update (only when its resolved properties changed). */
+  readonly resultUpdated: boolean;
+}
+
+/**
+ * CloudFormation updates the stack `from` → `to` (the main import): the start resource
+ * (Update), a WaitCondition of a new logical ID (Create, which waits for its signal), the
+ * result resource (Update, if its properties changed); then, in the cleanup phase, deletes
+ * the replaced physical resources with their old properties, dependents first.
+ */
+async function updateStack(from: Synthesized, to: Synthesized, first: Required<Deployment>): Promise<StackUpdate> {
+  const e = current();
+  const oldProperties = delivered(from.main);
+  const newProperties = delivered(to.main);
+  const start = await e.request('Update', RESOURCE_TYPE, to.main.logicalId, withoutServiceToken(newProperties), {
+    physicalResourceId: first.start.PhysicalResourceId,
+    oldProps: withoutServiceToken(oldProperties),
+  });
+  expect(start.Reason).toBeUndefined();
+  expect(start.Status).toBe('SUCCESS');
+  if (to.main.waitConditionId !== from.main.waitConditionId) {
+    e.cfn.createWaitCondition(STACK_ID, to.main.waitConditionId);
+    const execution = e.sfn.executions.get(start.PhysicalResourceId);
+    await e.until(() => e.cfn.signalsTo(to.main.waitConditionId).length > 0 || execution?.status !== 'RUNNING');
+    await execution?.done;
+    expect(e.cfn.signalsTo(to.main.waitConditionId)).toHaveLength(1);
+  }
+  const oldResult = deliveredResult(from, from.main, first.start.PhysicalResourceId);
+  const newResult = deliveredResult(to, to.main, start.PhysicalResourceId);
+  const resultUpdated = changedProperties(oldResult, newResult).length > 0;
+  const result = resultUpdated
+    ? await e.request('Update', RESULT_RESOURCE_TYPE, to.main.result.logicalId, withoutServiceToken(newResult), {
+      physicalResourceId: first.result.PhysicalResourceId,
+      oldProps: withoutServiceToken(oldResult),
+    })
+    : first.result;
+  expect(result.Reason).toBeUndefined();
+  expect(result.Status).toBe('SUCCESS');
+  if (result.PhysicalResourceId !== first.result.PhysicalResourceId) {
+    await deleteResource(RESULT_RESOURCE_TYPE, from.main.result, oldResult, first.result.PhysicalResourceId);
+  }
+  if (start.PhysicalResourceId !== first.start.PhysicalResourceId) {
+    await deleteResource(RESOURCE_TYPE, from.main, oldProperties, first.start.PhysicalResourceId);
+  }
+  return { start, result, resultUpdated };
+}
+
+/** The execution's input, as the start resource wrote it. */
+function executionInput(startPhysicalResourceId: string): ExecutionInput {
+  const execution = current().sfn.executions.get(startPhysicalResourceId);
+  if (!execution) {
+    throw new Error(`LocalSfn has no execution ${startPhysicalResourceId}`);
+  }
+  return JSON.parse(execution.input) as ExecutionInput;
+}
+
+function onlyTask(): ImportTaskState {
+  const tasks = [...current().ec2.state.tasks.values()];
+  expect(tasks).toHaveLength(1);
+  return tasks[0];
+}
+
+function taskOf(importTaskId: string | undefined): ImportTaskState {
+  const task = importTaskId ? current().ec2.state.tasks.get(importTaskId) : undefined;
   if (!task) {
     throw new Error(`LocalEc2 has no task ${importTaskId}`);
   }
@@ -469,7 +611,7 @@ function taskOf(importTaskId: string): ImportTaskState {
 }
 
 function imageOf(task: ImportTaskState): ImageState {
-  const image = task.imageId ? local.server.state.images.get(task.imageId) : undefined;
+  const image = task.imageId ? current().ec2.state.images.get(task.imageId) : undefined;
   if (!image) {
     throw new Error(`LocalEc2 has no AMI for ${task.importTaskId} (status ${task.status})`);
   }
@@ -478,7 +620,7 @@ function imageOf(task: ImportTaskState): ImageState {
 
 function snapshotsOf(image: ImageState): SnapshotState[] {
   return image.blockDevices.map((d) => {
-    const snapshot = local.server.state.snapshots.get(d.snapshotId);
+    const snapshot = current().ec2.state.snapshots.get(d.snapshotId);
     if (!snapshot) {
       throw new Error(`LocalEc2 has no snapshot ${d.snapshotId}`);
     }
@@ -491,17 +633,16 @@ function tagMap(tags: readonly Ec2Tag[]): Record<string, string> {
 }
 
 function importImageCalls(): number {
-  return local.server.callsTo('ImportImage').length;
+  return current().ec2.callsTo('ImportImage').length;
 }
 
-/** The AMI and every snapshot carry exactly the user's tags and the handler's own. */
+/** The AMI and every snapshot carry exactly the user's tags and the engine's own. */
 function expectOutputTags(image: ImageState, task: ImportTaskState, imp: SynthesizedImport, userTags: Record<string, string>): void {
   const expected = {
     ...userTags,
     [TAG_STACK_ID]: STACK_ID,
     [TAG_LOGICAL_ID]: imp.logicalId,
     [TAG_IMPORT_TASK_ID]: task.importTaskId,
-    [TAG_IMAGE_HASH]: expect.stringMatching(/^[0-9a-f]{64}$/),
   };
   expect(tagMap(image.tags)).toEqual(expected);
   for (const snapshot of snapshotsOf(image)) {
@@ -520,7 +661,7 @@ function mainImportParams(s: Synthesized, v: Variant): ImportImageParams {
     description: v.description,
     diskContainers: [
       { format: 'VMDK', deviceName: '/dev/sda1', description: 'boot disk', userBucket: { s3Bucket: `cdk-hnb659fds-assets-${ACCOUNT}-${REGION}`, s3Key: assetKey } },
-      { format: 'VHDX', deviceName: '/dev/sdb', description: 'data disk', userBucket: { s3Bucket: SOURCE_BUCKET, s3Key: 'web/data.vhdx' } },
+      { format: 'VHDX', deviceName: '/dev/sdb', description: 'data disk', userBucket: { s3Bucket: SOURCE_BUCKET, s3Key: v.dataDiskKey } },
       { format: 'RAW', deviceName: '/dev/sdc', url: PRESIGNED_URL },
       { format: 'RAW', url: SCRATCH_URL },
       { format: 'VHD', description: 'logs disk', url: S3_URL },
@@ -529,7 +670,6 @@ function mainImportParams(s: Synthesized, v: Variant): ImportImageParams {
     encrypted: true,
     hypervisor: 'xen',
     kmsKeyId: s.kmsKeyArn,
-    licenseType: 'BYOL',
     platform: 'Linux',
     roleName: s.mainRoleName,
     usageOperation: USAGE_OPERATION,
@@ -540,7 +680,7 @@ function mainImportParams(s: Synthesized, v: Variant): ImportImageParams {
 
 // ------------------------------------------------------------------ tests
 
-describe('construct → CloudFormation → bundled handler → LocalEc2', () => {
+describe('construct → CloudFormation → engine (state machine and bundled function) → LocalEc2', () => {
   describe('the resolver', () => {
     const deployed: Deployed = { refs: { Role1: 'role-name' }, attributes: { 'Key1.Arn': 'arn:aws:kms:us-east-1:123456789012:key/k' } };
 
@@ -569,12 +709,37 @@ describe('construct → CloudFormation → bundled handler → LocalEc2', () => 
     ])('fails on %s', (_what, value, error) => {
       expect(() => resolveCfn(value, deployed)).toThrow(error);
     });
+
+    test('the leaf checks find what is not a string, and the intrinsics left', () => {
+      expect(nonStringLeaves({ a: ['x', 1], b: { c: true, d: null }, e: 'y' })).toEqual(['$.a[1] = 1', '$.b.c = true', '$.b.d = null']);
+      expect(intrinsicsIn({ a: [{ Ref: 'X' }], b: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Y', 'Arn'] }]] } })).toEqual(['Ref', 'Fn::Join', 'Fn::GetAtt']);
+    });
   });
 
   test('the synthesized properties carry only known intrinsics and resolve to strings only, as CloudFormation delivers them', () => {
     for (const imp of [base.main, base.snapshot]) {
       expect(nonStringLeaves(imp.resolved)).toEqual([]);
       expect(intrinsicsIn(imp.resolved)).toEqual([]);
+      const result = resolveCfn(imp.result.template, { refs: { ...base.deployed.refs, [imp.logicalId]: 'start-physical-id' }, attributes: base.deployed.attributes });
+      expect(nonStringLeaves(result)).toEqual([]);
+      expect(intrinsicsIn(result)).toEqual([]);
+      // Both resources are the engine's function; the start resource names the stack's state machine.
+      expect(imp.template).toMatchObject({ ServiceToken: { 'Fn::GetAtt': [base.handlerLogicalId, 'Arn'] }, StateMachineArn: { Ref: base.stateMachineLogicalId } });
+      expect(delivered(imp)).toMatchObject({ ServiceToken: HANDLER_ARN, StateMachineArn: STATE_MACHINE_ARN });
+      // The result reads the execution the start resource started: its Ref.
+      expect(imp.result.template).toMatchObject({ ServiceToken: { 'Fn::GetAtt': [base.handlerLogicalId, 'Arn'] }, ExecutionArn: { Ref: imp.logicalId } });
+      expect(Object.keys(imp.result.template).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceToken', 'Tags']);
+      // The WaitCondition's logical ID is a literal: the engine signals exactly that resource, created after the start resource and before the result.
+      expect(imp.template.WaitConditionId).toBe(imp.waitConditionId);
+      // Its construct ID carries the 12-character hash of what shapes the image; the logical ID adds CDK's path hash.
+      expect(imp.waitConditionId).toMatch(/Wait[0-9A-F]{12}[0-9A-F]{8}$/);
+      expect(imp.waitCondition.DependsOn).toContain(imp.logicalId);
+      expect(imp.result.dependsOn).toContain(imp.waitConditionId);
+      // CloudFormation must send the Deletes (and those of replaced resources): the engine applies the removal policy itself.
+      for (const resource of [imp, imp.result]) {
+        expect(resource.deletionPolicy).toBe('Delete');
+        expect(resource.updateReplacePolicy).toBe('Delete');
+      }
     }
     // What the main import's template holds besides plain strings: if this changes, check the resolver maps it right.
     expect([...new Set(intrinsicsIn(base.main.template))].sort()).toEqual(['Fn::GetAtt', 'Fn::Join', 'Fn::Sub', 'Ref']);
@@ -582,28 +747,27 @@ describe('construct → CloudFormation → bundled handler → LocalEc2', () => 
       RoleName: { Ref: expect.any(String) },
       KmsKeyId: { 'Fn::GetAtt': [expect.any(String), 'Arn'] },
     });
+    // The WaitCondition waits the import's timeout (20 min), one poll (45 s) and 5 minutes for the signal.
+    expect(base.main.waitCondition.CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT25M45S' } });
     // A fully specified import synthesizes cleanly.
     const annotations = Annotations.fromStack(base.stack);
     expect(annotations.findError('*', Match.anyValue())).toEqual([]);
     expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
-    // CloudFormation must send the Delete (and the Delete of a replaced resource): the handler applies the removal policy itself.
-    for (const imp of [base.main, base.snapshot]) {
-      expect(imp.deletionPolicy).toBe('Delete');
-      expect(imp.updateReplacePolicy).toBe('Delete');
-    }
   });
 
   test('every prop of an import of asset, bucket and URL disks reaches ImportImage, the AMI and its snapshots as set; DESTROY removes them', async () => {
-    const properties = delivered(base.main);
-    const created = await runToSuccess(cfnEvent('Create', base.main, properties));
-    expect(local.server.state.tasks.size).toBe(1);
-    const task = taskOf(created.physicalResourceId);
+    const e = await startEngine();
+    const { start, result } = await deployImport(base, base.main);
+    const task = onlyTask();
     expect(task.status).toBe('completed');
+    expect(executionInput(start.PhysicalResourceId)).toMatchObject({
+      StackId: STACK_ID, LogicalResourceId: base.main.logicalId, WaitConditionId: base.main.waitConditionId,
+    });
 
     // Each prop, as EC2 received it.
     const p = task.params;
     expect(p).toEqual(mainImportParams(base, BASE));
-    expect(p.clientData?.uploadStart).toBeDefined();
+    expect(p.licenseType).toBeUndefined();
     expect(new Date(p.clientData?.uploadStart ?? '').toISOString()).toBe(UPLOAD_START.toISOString());
     expect(new Date(p.clientData?.uploadEnd ?? '').toISOString()).toBe(UPLOAD_END.toISOString());
     const userTags = userTagsOf(BASE);
@@ -620,20 +784,21 @@ describe('construct → CloudFormation → bundled handler → LocalEc2', () => 
     expect(p.diskContainers[0]?.userBucket).toEqual(published);
     expect(sha256(path.join(base.assemblyDir, asset.source.path))).toBe(sha256(EXAMPLE_VMDK));
 
-    // The AMI as imported, and what the handler put on it and on every snapshot.
+    // The AMI as imported, its disks in order, and what the engine put on it and on every snapshot.
     const image = imageOf(task);
     expect(image).toMatchObject({ description: BASE.description, architecture: 'x86_64', platform: 'Linux', bootMode: 'legacy-bios', usageOperation: USAGE_OPERATION });
-    expect(image.blockDevices).toHaveLength(6);
+    expect(image.blockDevices.map((d) => d.deviceName)).toEqual(['/dev/sda1', '/dev/sdb', '/dev/sdc', '/dev/sdd', '/dev/sde', '/dev/xvdf']);
     expectOutputTags(image, task, base.main, userTags);
     for (const snapshot of snapshotsOf(image)) {
       expect(snapshot).toMatchObject({ encrypted: true, kmsKeyId: base.kmsKeyArn });
     }
 
-    // What the construct reads back (imageId, snapshotIds, importTaskId) is what the handler returned.
+    // What the construct reads back (imageId, snapshotIds, importTaskId) is what the result resource returned.
     const snapshotIds = image.blockDevices.map((d) => d.snapshotId);
+    expect(result.PhysicalResourceId).toBe(image.imageId);
     const outputs = resolveCfn(base.outputs, {
-      refs: { [base.main.logicalId]: created.physicalResourceId },
-      attributes: Object.fromEntries(Object.entries(created.data).map(([name, value]) => [`${base.main.logicalId}.${name}`, value])),
+      refs: {},
+      attributes: Object.fromEntries(Object.entries(result.Data ?? {}).map(([name, value]) => [`${base.main.result.logicalId}.${name}`, value])),
     });
     expect(outputs).toEqual({
       ImageId: image.imageId,
@@ -642,18 +807,20 @@ describe('construct → CloudFormation → bundled handler → LocalEc2', () => 
       ImportTaskId: task.importTaskId,
     });
 
-    // RemovalPolicy.DESTROY: CloudFormation's Delete (with the same properties) removes the AMI and every snapshot.
-    const deleted = await runToSuccess(cfnEvent('Delete', base.main, properties, { PhysicalResourceId: created.physicalResourceId }));
-    expect(deleted.physicalResourceId).toBe(task.importTaskId);
-    expect(local.server.state.images.has(image.imageId)).toBe(false);
-    snapshotIds.forEach((id) => expect(local.server.state.snapshots.has(id)).toBe(false));
+    // RemovalPolicy.DESTROY reached the result resource: CloudFormation's Delete (with the same properties) removes the AMI and every snapshot.
+    const resultProperties = deliveredResult(base, base.main, start.PhysicalResourceId);
+    expect(resultProperties).toMatchObject({ ExecutionArn: start.PhysicalResourceId, RemovalPolicy: 'destroy' });
+    await deleteResource(RESULT_RESOURCE_TYPE, base.main.result, resultProperties, result.PhysicalResourceId);
+    expect(e.ec2.state.images.has(image.imageId)).toBe(false);
+    snapshotIds.forEach((id) => expect(e.ec2.state.snapshots.has(id)).toBe(false));
+    await deleteResource(RESOURCE_TYPE, base.main, delivered(base.main), start.PhysicalResourceId);
     expect(importImageCalls()).toBe(1);
   });
 
-  test('an import of an EBS snapshot, unencrypted, with only stack tags, reaches ImportImage as set; RETAIN keeps the AMI and snapshot', async () => {
-    const properties = delivered(base.snapshot);
-    const created = await runToSuccess(cfnEvent('Create', base.snapshot, properties));
-    const task = taskOf(created.physicalResourceId);
+  test('an import of an EBS snapshot, unencrypted, with licenseType alone and only stack tags, reaches ImportImage as set; RETAIN keeps the AMI and snapshot', async () => {
+    const e = await startEngine();
+    const { start, result } = await deployImport(base, base.snapshot);
+    const task = onlyTask();
     const stackTags = { ...STACK_PROPS_TAGS, [STACK_TAG_KEY]: BASE.stackTagValue };
     expect(task.params).toEqual({
       bootMode: 'uefi',
@@ -669,89 +836,121 @@ describe('construct → CloudFormation → bundled handler → LocalEc2', () => 
     expect(tagMap(task.params.tagSpecifications[0]?.tags ?? [])).toEqual({ ...stackTags, [TAG_STACK_ID]: STACK_ID });
     expect(task.params.tagSpecifications[0]?.tags).toHaveLength(Object.keys(stackTags).length + 1);
     const image = imageOf(task);
+    expect(result.PhysicalResourceId).toBe(image.imageId);
     expect(image).toMatchObject({ platform: 'Windows', bootMode: 'uefi' });
     expectOutputTags(image, task, base.snapshot, stackTags);
     for (const snapshot of snapshotsOf(image)) {
       expect(snapshot.encrypted).toBe(false);
     }
+    // The default timeout and poll interval reach the execution too.
+    expect(executionInput(start.PhysicalResourceId).PollIntervalSeconds).toBe(30);
 
-    const deleted = await runToSuccess(cfnEvent('Delete', base.snapshot, properties, { PhysicalResourceId: created.physicalResourceId }));
-    expect(deleted.physicalResourceId).toBe(task.importTaskId);
-    expect(local.server.state.images.get(image.imageId)?.state).toBe('available');
-    image.blockDevices.forEach((d) => expect(local.server.state.snapshots.has(d.snapshotId)).toBe(true));
-    expect(local.server.callsTo('DeregisterImage')).toHaveLength(0);
-    expect(local.server.callsTo('DeleteSnapshot')).toHaveLength(0);
+    const resultProperties = deliveredResult(base, base.snapshot, start.PhysicalResourceId);
+    expect(resultProperties.RemovalPolicy).toBe('retain');
+    await deleteResource(RESULT_RESOURCE_TYPE, base.snapshot.result, resultProperties, result.PhysicalResourceId);
+    await deleteResource(RESOURCE_TYPE, base.snapshot, delivered(base.snapshot), start.PhysicalResourceId);
+    expect(e.ec2.state.images.get(image.imageId)?.state).toBe('available');
+    image.blockDevices.forEach((d) => expect(e.ec2.state.snapshots.has(d.snapshotId)).toBe(true));
+    expect(e.ec2.callsTo('DeregisterImage')).toHaveLength(0);
+    expect(e.ec2.callsTo('DeleteSnapshot')).toHaveLength(0);
   });
 
-  test('the timeout arrives in seconds: the handler cancels the import when the synthesized timeout runs out, not before', async () => {
+  test('the timeout and poll interval arrive in seconds: the execution\'s deadline and interval are the synthesized ones, and the import is cancelled when the timeout runs out, not before', async () => {
+    const e = await startEngine();
     const properties = delivered(base.main);
     const seconds = BASE.timeout.toSeconds();
-    expect(properties.WaitTimeoutSeconds).toBe(String(seconds));
-    const startedAgo = (ms: number) => (event: CfnEvent): CfnEvent => ({ ...event, Data: { ...event.Data, StartedAt: String(Date.now() - ms) } });
-    local.server.queueTaskBehaviour({ hold: true });
-    local.server.queueTaskBehaviour({ hold: true });
+    const poll = BASE.pollInterval.toSeconds();
+    expect(properties).toMatchObject({ WaitTimeoutSeconds: String(seconds), PollIntervalSeconds: String(poll) });
+    e.ec2.queueTaskBehaviour({ hold: true });
 
-    const within = await run(cfnEvent('Create', base.main, properties), { beforePolling: startedAgo((seconds - 30) * 1000), stopAfterPolls: 2 });
-    expect(within.status).toBe('IN_PROGRESS');
-    expect(taskOf(within.physicalResourceId).status).toBe('active');
+    const before = Date.now();
+    const { start, result, execution } = await e.deploy(withoutServiceToken(properties), {
+      logicalId: base.main.logicalId,
+      resultLogicalId: base.main.result.logicalId,
+      resultProps: (id) => withoutServiceToken(deliveredResult(base, base.main, id)),
+    });
+    const input = executionInput(start.PhysicalResourceId);
+    expect(input.PollIntervalSeconds).toBe(poll);
+    const deadline = Date.parse(input.Deadline);
+    expect(deadline).toBeGreaterThanOrEqual(before + seconds * 1000);
+    expect(deadline).toBeLessThanOrEqual(execution!.startDate.getTime() + seconds * 1000);
 
-    const over = await run(cfnEvent('Create', base.main, properties), { beforePolling: startedAgo(seconds * 1000) });
-    expect(over.status).toBe('FAILED');
-    expect(over.error?.message).toContain(`did not finish within ${seconds} seconds and was cancelled`);
-    expect(taskOf(over.physicalResourceId).cancelReason).toBe(`cdk-vm-import: wait of ${seconds} s exceeded`);
+    // Polled every `poll` seconds of the execution's clock until the deadline: the first poll at or past it cancels.
+    const polls = Math.ceil(seconds / poll);
+    expect(e.ec2.callsTo('DescribeImportImageTasks')).toHaveLength(polls);
+    expect(e.clockOffsetMs.get(start.PhysicalResourceId)).toBe(polls * poll * 1000);
+    const task = onlyTask();
+    expect(task.cancelReason).toBe(`cdk-vm-import: wait of ${seconds} s exceeded`);
+    expect(execution?.status).toBe('FAILED');
+    expect(result?.Status).toBe('FAILED');
+    expect(result?.Reason).toContain(`VM import ${task.importTaskId} did not finish within ${seconds} seconds and was cancelled`);
+    expect(e.ec2.state.images.size).toBe(0);
   });
 
   describe('an Update between two synthesized stacks', () => {
     type Expectation =
-      | { readonly decision: 'new import'; readonly params: Partial<ImportImageParams> }
-      | { readonly decision: 'in place' };
+      | { readonly outcome: 'new import'; readonly params: Partial<ImportImageParams> }
+      | { readonly outcome: 'in place'; readonly resultUpdated: boolean };
 
     test.each<[string, Partial<Variant>, string[], Expectation]>([
-      ['bootMode', { bootMode: BootMode.UEFI }, ['BootMode'], { decision: 'new import', params: { bootMode: 'uefi' } }],
-      ['description', { description: 'Web server, rebuilt' }, ['Description'], { decision: 'new import', params: { description: 'Web server, rebuilt' } }],
-      ['tags', { tags: { team: 'platform', owner: 'alice' } }, ['Tags'], { decision: 'in place' }],
-      ['the Tags.of(stack) tag', { stackTagValue: 'staging' }, ['Tags'], { decision: 'in place' }],
-      ['removalPolicy', { removalPolicy: RemovalPolicy.RETAIN }, ['RemovalPolicy'], { decision: 'in place' }],
-      ['timeout', { timeout: Duration.minutes(30) }, ['WaitTimeoutSeconds'], { decision: 'in place' }],
+      ['bootMode', { bootMode: BootMode.UEFI }, ['BootMode', 'WaitConditionId'], { outcome: 'new import', params: { bootMode: 'uefi' } }],
+      ['description', { description: 'Web server, rebuilt' }, ['Description', 'WaitConditionId'], { outcome: 'new import', params: { description: 'Web server, rebuilt' } }],
+      ['a disk', { dataDiskKey: 'web/data-v2.vhdx' }, ['DiskContainers', 'WaitConditionId'], { outcome: 'new import', params: {} }],
+      ['tags', { tags: { team: 'platform', owner: 'alice' } }, ['Tags'], { outcome: 'in place', resultUpdated: true }],
+      ['the Tags.of(stack) tag', { stackTagValue: 'staging' }, ['Tags'], { outcome: 'in place', resultUpdated: true }],
+      ['removalPolicy', { removalPolicy: RemovalPolicy.RETAIN }, ['RemovalPolicy'], { outcome: 'in place', resultUpdated: true }],
+      ['timeout', { timeout: Duration.minutes(30) }, ['WaitTimeoutSeconds'], { outcome: 'in place', resultUpdated: false }],
+      ['pollInterval', { pollInterval: Duration.minutes(1) }, ['PollIntervalSeconds'], { outcome: 'in place', resultUpdated: false }],
     ])('changing only %s', async (_prop, change, changedKeys, expectation) => {
+      const e = await startEngine();
       const v: Variant = { ...BASE, ...change };
       const changed = synthesize(change);
-      const oldProperties = delivered(base.main);
-      const newProperties = delivered(changed.main);
-      // The same resource, and only the expected wire property differs.
+      // The same resources, and only the expected wire properties differ.
       expect(changed.main.logicalId).toBe(base.main.logicalId);
-      expect(changedProperties(oldProperties, newProperties)).toEqual(changedKeys);
+      expect(changed.main.result.logicalId).toBe(base.main.result.logicalId);
+      expect(changedProperties(delivered(base.main), delivered(changed.main))).toEqual(changedKeys);
 
-      const created = await runToSuccess(cfnEvent('Create', base.main, oldProperties));
-      const first = taskOf(created.physicalResourceId);
-      const firstImage = imageOf(first);
-      const updated = await runToSuccess(cfnEvent('Update', changed.main, newProperties, {
-        PhysicalResourceId: created.physicalResourceId,
-        OldResourceProperties: oldProperties,
-      }));
+      const first = await deployImport(base, base.main);
+      const firstTask = onlyTask();
+      const firstImage = imageOf(firstTask);
+      const updated = await updateStack(base, changed, first);
 
-      if (expectation.decision === 'new import') {
-        expect(updated.physicalResourceId).not.toBe(created.physicalResourceId);
+      if (expectation.outcome === 'new import') {
+        // A new WaitCondition, a new execution that signals it, and a new AMI.
+        expect(changed.main.waitConditionId).not.toBe(base.main.waitConditionId);
+        expect(updated.start.PhysicalResourceId).not.toBe(first.start.PhysicalResourceId);
+        expect(e.sfn.executions.size).toBe(2);
+        expect(e.sfn.executions.get(updated.start.PhysicalResourceId)?.status).toBe('SUCCEEDED');
+        expect(executionInput(updated.start.PhysicalResourceId).WaitConditionId).toBe(changed.main.waitConditionId);
         expect(importImageCalls()).toBe(2);
-        const second = taskOf(updated.physicalResourceId);
-        expect(second.params).toEqual({ ...mainImportParams(changed, v), ...expectation.params });
-        expect(second.params.clientToken).not.toBe(first.params.clientToken);
+        const second = taskOf(updated.result.Data?.ImportTaskId);
+        expect(second.importTaskId).not.toBe(firstTask.importTaskId);
+        expect(second.params).toEqual(mainImportParams(changed, v));
+        expect(second.params).toMatchObject(expectation.params);
+        expect(second.params.clientToken).not.toBe(firstTask.params.clientToken);
         const secondImage = imageOf(second);
-        expect(updated.data.ImageId).toBe(secondImage.imageId);
+        expect(updated.result.PhysicalResourceId).toBe(secondImage.imageId);
         expectOutputTags(secondImage, second, changed.main, userTagsOf(v));
-        // CloudFormation then deletes the replaced import with its old properties (DESTROY).
-        await runToSuccess(cfnEvent('Delete', base.main, oldProperties, { PhysicalResourceId: created.physicalResourceId }));
-        expect(local.server.state.images.has(firstImage.imageId)).toBe(false);
-        expect(local.server.state.images.has(secondImage.imageId)).toBe(true);
+        // The cleanup phase deleted the replaced result with its old properties (DESTROY): only the new AMI is left.
+        expect([...e.ec2.state.images.keys()]).toEqual([secondImage.imageId]);
+        expect(e.ec2.state.snapshots.size).toBe(secondImage.blockDevices.length);
       } else {
-        expect(updated.physicalResourceId).toBe(created.physicalResourceId);
+        // The same WaitCondition, the same execution, the same AMI.
+        expect(changed.main.waitConditionId).toBe(base.main.waitConditionId);
+        expect(updated.start.PhysicalResourceId).toBe(first.start.PhysicalResourceId);
+        expect(e.sfn.executions.size).toBe(1);
         expect(importImageCalls()).toBe(1);
-        expect(updated.data).toMatchObject({ ImageId: firstImage.imageId, ImportTaskId: first.importTaskId });
+        expect(e.cfn.signals).toHaveLength(1);
+        expect(updated.resultUpdated).toBe(expectation.resultUpdated);
+        expect(updated.result).toMatchObject({ PhysicalResourceId: firstImage.imageId, Data: first.result.Data });
         // Re-tagged in place: new values set, removed keys gone.
-        expectOutputTags(firstImage, first, changed.main, userTagsOf(v));
+        expectOutputTags(firstImage, firstTask, changed.main, userTagsOf(v));
         // The removal policy of the new properties applies from now on.
-        await runToSuccess(cfnEvent('Delete', changed.main, newProperties, { PhysicalResourceId: updated.physicalResourceId }));
-        expect(local.server.state.images.has(firstImage.imageId)).toBe(v.removalPolicy === RemovalPolicy.RETAIN);
+        const resultProperties = deliveredResult(changed, changed.main, updated.start.PhysicalResourceId);
+        await deleteResource(RESULT_RESOURCE_TYPE, changed.main.result, resultProperties, updated.result.PhysicalResourceId);
+        await deleteResource(RESOURCE_TYPE, changed.main, delivered(changed.main), updated.start.PhysicalResourceId);
+        expect(e.ec2.state.images.has(firstImage.imageId)).toBe(v.removalPolicy === RemovalPolicy.RETAIN);
+        firstImage.blockDevices.forEach((d) => expect(e.ec2.state.snapshots.has(d.snapshotId)).toBe(v.removalPolicy === RemovalPolicy.RETAIN));
       }
     });
   });
