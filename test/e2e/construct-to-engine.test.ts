@@ -728,7 +728,10 @@ describe('construct → CloudFormation → engine (state machine and bundled fun
       expect(delivered(imp)).toMatchObject({ ServiceToken: HANDLER_ARN, StateMachineArn: STATE_MACHINE_ARN });
       // The result reads the execution the start resource started: its Ref.
       expect(imp.result.template).toMatchObject({ ServiceToken: { 'Fn::GetAtt': [base.handlerLogicalId, 'Arn'] }, ExecutionArn: { Ref: imp.logicalId } });
-      expect(Object.keys(imp.result.template).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceToken', 'Tags']);
+      expect(Object.keys(imp.result.template).sort()).toEqual(['ExecutionArn', 'RemovalPolicy', 'ServiceTimeout', 'ServiceToken', 'Tags']);
+      // CloudFormation waits 20 minutes for either answer, longer than the function's 15.
+      expect(delivered(imp).ServiceTimeout).toBe('1200');
+      expect(imp.result.template.ServiceTimeout).toBe('1200');
       // The WaitCondition's logical ID is a literal: the engine signals exactly that resource, created after the start resource and before the result.
       expect(imp.template.WaitConditionId).toBe(imp.waitConditionId);
       // Its construct ID carries the 12-character hash of what shapes the image; the logical ID adds CDK's path hash.
