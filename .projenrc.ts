@@ -65,7 +65,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
     include: ['../lambda/**/*.ts', '../examples/**/*.ts', '../scripts/**/*.ts'],
   },
-  gitignore: ['/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/'],
+  gitignore: [
+    '/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/',
+    // The other languages' example apps build here (scripts/bindings.sh).
+    '/examples/java/target/', '/examples/python/.venv/', '__pycache__/',
+    // jsii-rosetta's translations of the README and doc comment examples.
+    '/.jsii.tabl.json',
+  ],
 
   githubOptions: { mergify: false },
   depsUpgrade: false,
@@ -127,7 +133,7 @@ project.addTask('example', {
   ],
 });
 
-for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/']) {
+for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/', '/.jsii.tabl.json', '/.cfnlintrc.yaml', '/CHANGELOG.md']) {
   project.addPackageIgnore(pattern);
 }
 
@@ -138,6 +144,21 @@ project.addTask('bench', {
     { spawn: bundle.bundleTask.name },
     { exec: 'ts-node -T scripts/bench.ts', receiveArgs: true, env: { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' } },
   ],
+});
+
+// jsii-pacmak writes the Go module's indirect requirements with the versions npm resolved
+// (today @aws-cdk/cloud-assembly-schema 53.28.0), which the Go module proxy need not serve
+// (it has cloud-assembly-schema-go v53.25.0), so its own `go mod tidy` fails. Generate the
+// code, then let Go resolve the indirect requirements from aws-cdk-go's own go.mod, and
+// build it: the module users get is one that builds.
+project.tasks.tryFind('package:go')!.reset('jsii-pacmak -v --target go --code-only');
+project.tasks.tryFind('package:go')!.exec('bash scripts/tidy-go-module.sh dist/go/cdkvmimport');
+
+// Every example in the README and in doc comments compiles, so that Construct Hub's
+// Python, Java, C# and Go renderings are right (fixtures: rosetta/*.ts-fixture).
+project.addTask('rosetta', {
+  description: 'Compile every README and doc comment example with jsii-rosetta (needs the compiled .jsii)',
+  exec: 'jsii-rosetta extract --strict .jsii',
 });
 
 project.synth();
