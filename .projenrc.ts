@@ -73,6 +73,22 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/.jsii.tabl.json',
   ],
 
+  // CHANGELOG.md sections for the conventional commit types this project uses
+  // (npx projen changelog).
+  versionrcOptions: {
+    types: [
+      { type: 'feat', section: 'Features' },
+      { type: 'fix', section: 'Bug Fixes' },
+      { type: 'perf', section: 'Performance' },
+      { type: 'docs', section: 'Documentation' },
+      { type: 'test', section: 'Tests' },
+      { type: 'ci', section: 'Build and CI' },
+      { type: 'build', section: 'Build and CI' },
+      { type: 'refactor', hidden: true },
+      { type: 'chore', hidden: true },
+    ],
+  },
+
   githubOptions: { mergify: false },
   depsUpgrade: false,
   pullRequestTemplate: false,
@@ -159,6 +175,21 @@ project.tasks.tryFind('package:go')!.exec('bash scripts/tidy-go-module.sh dist/g
 project.addTask('rosetta', {
   description: 'Compile every README and doc comment example with jsii-rosetta (needs the compiled .jsii)',
   exec: 'jsii-rosetta extract --strict .jsii',
+});
+
+// CHANGELOG.md, generated from the conventional commits since the last release tag by
+// projen's release tooling: bump writes the entry (dist/changelog.md), the
+// update-changelog builtin prepends it to CHANGELOG.md and commits it as
+// "chore(release): <version>", unbump resets package.json. Run it on a clean tree.
+project.addTask('changelog', {
+  description: 'Prepend the unreleased conventional commits to CHANGELOG.md and commit it (clean tree only)',
+  env: { CHANGELOG: 'dist/changelog.md', PROJECT_CHANGELOG_FILE: 'CHANGELOG.md', VERSION_FILE: 'dist/version.txt' },
+  steps: [
+    { exec: 'git diff --quiet HEAD', name: 'the tree is clean' },
+    { spawn: 'bump' },
+    { builtin: 'release/update-changelog' },
+    { spawn: 'unbump' },
+  ],
 });
 
 project.synth();
