@@ -149,7 +149,7 @@ project.addTask('example', {
   ],
 });
 
-for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/', '/.jsii.tabl.json', '/.cfnlintrc.yaml', '/CHANGELOG.md']) {
+for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/', '/.jsii.tabl.json', '/.cfnlintrc.yaml']) {
   project.addPackageIgnore(pattern);
 }
 
