@@ -68,7 +68,29 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
     include: ['../lambda/**/*.ts', '../examples/**/*.ts', '../scripts/**/*.ts'],
   },
-  gitignore: ['/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/'],
+  gitignore: [
+    '/.tmp/', 'cdk.out/', 'cdk.out.*/', '/examples/cdk.out/', '/test/**/*.snapshot/asset.*', '/.bench/',
+    // The other languages' example apps build here (scripts/bindings.sh).
+    '/examples/java/target/', '/examples/python/.venv/', '__pycache__/',
+    // jsii-rosetta's translations of the README and doc comment examples.
+    '/.jsii.tabl.json',
+  ],
+
+  // CHANGELOG.md sections for the conventional commit types this project uses
+  // (npx projen changelog).
+  versionrcOptions: {
+    types: [
+      { type: 'feat', section: 'Features' },
+      { type: 'fix', section: 'Bug Fixes' },
+      { type: 'perf', section: 'Performance' },
+      { type: 'docs', section: 'Documentation' },
+      { type: 'test', section: 'Tests' },
+      { type: 'ci', section: 'Build and CI' },
+      { type: 'build', section: 'Build and CI' },
+      { type: 'refactor', hidden: true },
+      { type: 'chore', hidden: true },
+    ],
+  },
 
   githubOptions: { mergify: false },
   depsUpgrade: false,
@@ -130,7 +152,7 @@ project.addTask('example', {
   ],
 });
 
-for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/']) {
+for (const pattern of ['/lambda/', '/examples/', '/scripts/', '/.ci/', '/.tmp/', '/.bench/', '/.jsii.tabl.json', '/.cfnlintrc.yaml']) {
   project.addPackageIgnore(pattern);
 }
 
@@ -140,6 +162,36 @@ project.addTask('bench', {
   steps: [
     { spawn: bundle.bundleTask.name },
     { exec: 'ts-node -T scripts/bench.ts', receiveArgs: true, env: { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' } },
+  ],
+});
+
+// jsii-pacmak writes the Go module's indirect requirements with the versions npm resolved
+// (today @aws-cdk/cloud-assembly-schema 53.28.0), which the Go module proxy need not serve
+// (it has cloud-assembly-schema-go v53.25.0), so its own `go mod tidy` fails. Generate the
+// code, then let Go resolve the indirect requirements from aws-cdk-go's own go.mod, and
+// build it: the module users get is one that builds.
+project.tasks.tryFind('package:go')!.reset('jsii-pacmak -v --target go --code-only');
+project.tasks.tryFind('package:go')!.exec('bash scripts/tidy-go-module.sh dist/go/cdkvmimport');
+
+// Every example in the README and in doc comments compiles, so that Construct Hub's
+// Python, Java, C# and Go renderings are right (fixtures: rosetta/*.ts-fixture).
+project.addTask('rosetta', {
+  description: 'Compile every README and doc comment example with jsii-rosetta (needs the compiled .jsii)',
+  exec: 'jsii-rosetta extract --strict .jsii',
+});
+
+// CHANGELOG.md, generated from the conventional commits since the last release tag by
+// projen's release tooling: bump writes the entry (dist/changelog.md), the
+// update-changelog builtin prepends it to CHANGELOG.md and commits it as
+// "chore(release): <version>", unbump resets package.json. Run it on a clean tree.
+project.addTask('changelog', {
+  description: 'Prepend the unreleased conventional commits to CHANGELOG.md and commit it (clean tree only)',
+  env: { CHANGELOG: 'dist/changelog.md', PROJECT_CHANGELOG_FILE: 'CHANGELOG.md', VERSION_FILE: 'dist/version.txt' },
+  steps: [
+    { exec: 'git diff --quiet HEAD', name: 'the tree is clean' },
+    { spawn: 'bump' },
+    { builtin: 'release/update-changelog' },
+    { spawn: 'unbump' },
   ],
 });
 

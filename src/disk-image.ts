@@ -16,15 +16,15 @@ import { checkPlacement } from './private/placement';
  * @see https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html#vmimport-image-formats
  */
 export enum DiskImageFormat {
-  /** Open Virtual Appliance: a tar archive of an OVF descriptor and its disks. */
+  /** Open Virtual Appliance: a tar archive of an OVF descriptor and its disks (value `OVA`). */
   OVA = 'OVA',
-  /** VMware disk, stream-optimized ESX subformat. */
+  /** VMware disk, stream-optimized ESX subformat (value `VMDK`). */
   VMDK = 'VMDK',
-  /** Microsoft Virtual Hard Disk, fixed or dynamic. */
+  /** Microsoft Virtual Hard Disk, fixed or dynamic (value `VHD`). */
   VHD = 'VHD',
-  /** Microsoft Virtual Hard Disk v2, fixed or dynamic. */
+  /** Microsoft Virtual Hard Disk v2, fixed or dynamic (value `VHDX`). */
   VHDX = 'VHDX',
-  /** A raw disk: a byte-for-byte copy of the disk. */
+  /** A raw disk: a byte-for-byte copy of the disk (value `RAW`). */
   RAW = 'RAW',
 }
 

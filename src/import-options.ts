@@ -9,9 +9,9 @@ import { Size } from 'aws-cdk-lib';
  * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
  */
 export enum Architecture {
-  /** 32-bit x86. */
+  /** 32-bit x86 (value `i386`). */
   I386 = 'i386',
-  /** 64-bit x86. */
+  /** 64-bit x86 (value `x86_64`). */
   X86_64 = 'x86_64',
 }
 
@@ -23,9 +23,9 @@ export enum Architecture {
  * @see https://docs.aws.amazon.com/vm-import/latest/userguide/vmie_prereqs.html#vmimport-boot-modes
  */
 export enum BootMode {
-  /** Legacy BIOS: the disk boots from an MBR. */
+  /** Legacy BIOS: the disk boots from an MBR (value `legacy-bios`). */
   LEGACY_BIOS = 'legacy-bios',
-  /** UEFI: the disk boots from an EFI System Partition (GPT). */
+  /** UEFI: the disk boots from an EFI System Partition on a GPT disk (value `uefi`). */
   UEFI = 'uefi',
 }
 
@@ -33,9 +33,9 @@ export enum BootMode {
  * The operating system of the imported image.
  */
 export enum Platform {
-  /** A Linux distribution. */
+  /** A Linux distribution (value `Linux`). */
   LINUX = 'Linux',
-  /** Microsoft Windows. */
+  /** Microsoft Windows (value `Windows`). */
   WINDOWS = 'Windows',
 }
 
@@ -45,9 +45,9 @@ export enum Platform {
  * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing.html
  */
 export enum LicenseType {
-  /** License included: AWS provides the operating system license (pay as you go). */
+  /** License included: AWS provides the operating system license, pay as you go (value `AWS`). */
   AWS = 'AWS',
-  /** Bring your own license. */
+  /** Bring your own license (value `BYOL`). */
   BYOL = 'BYOL',
 }
 
@@ -55,7 +55,7 @@ export enum LicenseType {
  * The target hypervisor of the import.
  */
 export enum Hypervisor {
-  /** Xen, the only value ImportImage accepts. */
+  /** Xen, the only value ImportImage accepts (value `xen`). */
   XEN = 'xen',
 }
 

@@ -304,6 +304,7 @@ export interface VmImageImportProps {
  *
  * @example
  * import * as ec2 from 'aws-cdk-lib/aws-ec2';
+ * import { BootMode, DiskImage, LicenseType, Platform, VmImageImport } from 'cdk-vm-import';
  *
  * declare const vpc: ec2.IVpc;
  *

@@ -1,15 +1,14 @@
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import nodeFs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { writeDiskFixtures } from './support/disk-fixtures';
 import { DiskInspection, inspectDiskImage } from '../src/private/disk-inspect';
 
-// Real images made by qemu-img (Debian qemu-utils) and sfdisk (Debian fdisk), built in beforeAll.
-const ESP = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const LINUX = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
-const STREAM_OPTIMIZED = ['-o', 'subformat=streamOptimized,adapter_type=lsilogic'];
+// Real images made by qemu-img (Debian qemu-utils) and sfdisk (Debian fdisk), committed as
+// fixtures (test/support/disk-fixtures.ts); the variants EC2 or a user may meet are derived here.
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 /** No inspection may read more than this, whatever the image size. */
@@ -18,31 +17,14 @@ const MAX_BYTES_READ = 128 * 1024;
 let dir: string;
 const file = (name: string) => path.join(dir, name);
 
-function requireTool(tool: string, args: string[]): void {
-  const result = spawnSync(tool, args, { stdio: 'ignore' });
-  if (result.error || result.status !== 0) {
-    throw new Error(`'${tool}' is missing: these tests build real disk images with it. Install qemu-utils and fdisk (sudo apt-get install -y qemu-utils fdisk).`);
-  }
-}
-
 function run(tool: string, args: string[], input?: string): void {
   execFileSync(tool, args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-function qemuImg(...args: string[]): void {
-  run('qemu-img', args);
 }
 
 function sparseFile(name: string, size: number): string {
   nodeFs.writeFileSync(file(name), '');
   nodeFs.truncateSync(file(name), size);
   return file(name);
-}
-
-function partitionedDisk(name: string, size: number, sfdiskScript: string): string {
-  const disk = sparseFile(name, size);
-  run('sfdisk', ['-q', disk], sfdiskScript);
-  return disk;
 }
 
 function writeBytes(name: string, size: number, patches: Array<[number, Buffer]>): string {
@@ -167,66 +149,45 @@ function inspectionError(filePath: string): string {
 const images: Record<string, string> = {};
 
 beforeAll(() => {
-  requireTool('qemu-img', ['--version']);
-  requireTool('sfdisk', ['--version']);
   dir = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'disk-inspect-'));
-
-  const rawEsp = images.rawEsp = partitionedDisk('gpt-esp.img', 32 * MIB, `label: gpt\nsize=8MiB, type=${ESP}\ntype=${LINUX}\n`);
-  const rawNoEsp = images.rawNoEsp = partitionedDisk('gpt.img', 16 * MIB, `label: gpt\ntype=${LINUX}\n`);
-  images.rawMbr = partitionedDisk('mbr.img', 16 * MIB, 'label: dos\ntype=83\n');
+  // The images qemu-img and sfdisk made (test/fixtures/make-disk-fixtures.sh says how).
+  const made = writeDiskFixtures(dir);
+  const rawEsp = images.rawEsp = made['gpt-esp.img'];
+  images.rawNoEsp = made['gpt.img'];
+  images.rawMbr = made['mbr.img'];
   images.rawEsp4k = withFourKiBSectors(rawEsp, 'gpt-esp-4k.img');
   images.blank = sparseFile('blank.img', 16 * MIB);
-  images.bigRawEsp = partitionedDisk('big-gpt-esp.img', 4 * GIB, `label: gpt\nsize=100MiB, type=${ESP}\ntype=${LINUX}\n`);
+  images.bigRawEsp = made['big-gpt-esp.img'];
   images.bigBlank = sparseFile('big-blank.img', 4 * GIB);
 
-  images.streamEsp = file('gpt-esp-stream.vmdk');
-  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, rawEsp, images.streamEsp);
-  images.streamNoEsp = file('gpt-stream.vmdk');
-  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, rawNoEsp, images.streamNoEsp);
-  images.streamEmpty = file('empty-stream.vmdk');
-  qemuImg('create', '-q', '-f', 'vmdk', ...STREAM_OPTIMIZED, images.streamEmpty, '16M');
-  images.monolithicSparse = file('monolithic-sparse.vmdk');
-  qemuImg('create', '-q', '-f', 'vmdk', images.monolithicSparse, '16M');
-  images.flatDescriptor = file('flat.vmdk');
-  qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', images.flatDescriptor, '16M');
-  images.splitSparse = file('split.vmdk');
-  qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=twoGbMaxExtentSparse', images.splitSparse, '16M');
-  images.splitSparseExtent = file('split-s001.vmdk');
+  images.streamEsp = made['gpt-esp-stream.vmdk'];
+  images.streamNoEsp = made['gpt-stream.vmdk'];
+  images.streamEmpty = made['empty-stream.vmdk'];
+  images.monolithicSparse = made['monolithic-sparse.vmdk'];
+  images.flatDescriptor = made['flat.vmdk'];
+  images.splitSparse = made['split.vmdk'];
+  images.splitSparseExtent = made['split-s001.vmdk'];
   images.truncatedStream = copyWithSize(images.streamEsp, 'truncated-stream.vmdk', 600);
 
-  images.dynamicEsp = file('gpt-esp-dynamic.vhd');
-  qemuImg('convert', '-O', 'vpc', rawEsp, images.dynamicEsp);
-  images.dynamicEmpty = file('empty-dynamic.vhd');
-  qemuImg('create', '-q', '-f', 'vpc', images.dynamicEmpty, '16M');
-  images.fixedEsp = file('gpt-esp-fixed.vhd');
-  qemuImg('convert', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', rawEsp, images.fixedEsp);
+  images.dynamicEsp = made['gpt-esp-dynamic.vhd'];
+  images.dynamicEmpty = made['empty-dynamic.vhd'];
+  images.fixedEsp = made['gpt-esp-fixed.vhd'];
   images.fixedEsp511 = copyWithSize(images.fixedEsp, 'gpt-esp-fixed-511.vhd', nodeFs.statSync(images.fixedEsp).size - 1);
-  images.bigFixed = file('big-fixed.vhd');
-  qemuImg('create', '-q', '-f', 'vpc', '-o', 'subformat=fixed', images.bigFixed, '4G');
+  images.bigFixed = made['big-fixed.vhd'];
   images.differencing = withVhdDiskType(images.dynamicEsp, 'differencing.vhd', 4);
   images.unknownVhdType = withVhdDiskType(images.dynamicEsp, 'unknown-type.vhd', 5);
   images.corruptDynamicHeader = patched(images.dynamicEsp, 'corrupt-dynamic-header.vhd', b => Number(b.readBigUInt64BE(b.length - 512 + 16)), Buffer.from('xxxxxxxx'));
   images.corruptGrain = patched(images.streamEsp, 'corrupt-grain.vmdk', b => Number(b.readBigUInt64LE(64)) * 512 + 12, Buffer.alloc(64, 0xff));
 
-  // The GPT+ESP disk's first 64 KiB copied to 2 MiB: the first grain (LBA 0) and first VHD block are absent, later ones hold a GPT.
-  const shifted = sparseFile('shifted.img', 16 * MIB);
-  const fd = nodeFs.openSync(shifted, 'r+');
-  nodeFs.writeSync(fd, nodeFs.readFileSync(rawEsp).subarray(0, 64 * 1024), 0, 64 * 1024, 2 * MIB);
-  nodeFs.closeSync(fd);
-  images.shiftedStream = file('shifted-stream.vmdk');
-  qemuImg('convert', '-O', 'vmdk', ...STREAM_OPTIMIZED, shifted, images.shiftedStream);
-  images.shiftedDynamic = file('shifted-dynamic.vhd');
-  qemuImg('convert', '-O', 'vpc', shifted, images.shiftedDynamic);
+  // The GPT+ESP disk's first 64 KiB at 2 MiB: the first grain (LBA 0) and first VHD block are absent, later ones hold a GPT.
+  images.shiftedStream = made['shifted-stream.vmdk'];
+  images.shiftedDynamic = made['shifted-dynamic.vhd'];
   images.truncatedDynamic = copyWithSize(images.dynamicEsp, 'truncated-dynamic.vhd', nodeFs.statSync(images.dynamicEsp).size - 512);
 
-  images.vhdx = file('disk.vhdx');
-  qemuImg('create', '-q', '-f', 'vhdx', images.vhdx, '16M');
-  images.qcow2 = file('disk.qcow2');
-  qemuImg('create', '-q', '-f', 'qcow2', images.qcow2, '16M');
-  images.qed = file('disk.qed');
-  qemuImg('create', '-q', '-f', 'qed', images.qed, '16M');
-  images.vdi = file('disk.vdi');
-  qemuImg('create', '-q', '-f', 'vdi', images.vdi, '16M');
+  images.vhdx = made['disk.vhdx'];
+  images.qcow2 = made['disk.qcow2'];
+  images.qed = made['disk.qed'];
+  images.vdi = made['disk.vdi'];
   images.iso = writeBytes('installer.iso', 64 * 1024, [[0x8001, Buffer.from('CD001')], [510, Buffer.from([0x55, 0xaa])]]);
 
   const disk = nodeFs.readFileSync(images.streamEsp);

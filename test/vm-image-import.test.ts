@@ -1,4 +1,3 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,6 +19,7 @@ import {
   VmImageImportProps,
   VmImportRole,
 } from '../src';
+import { writeDiskFixture } from './support/disk-fixtures';
 
 const EXAMPLE_VMDK = path.join(__dirname, '..', 'examples', 'images', 'web-server.vmdk');
 const LICENSE_ARN = 'arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef';
@@ -721,11 +721,8 @@ describe('DiskImage.fromAsset inspects the file', () => {
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fromasset-'));
-    espDisk = path.join(dir, 'uefi.raw');
-    fs.writeFileSync(espDisk, '');
-    fs.truncateSync(espDisk, 8 * 1024 * 1024);
-    // A real GPT with an EFI System Partition, written by sfdisk (Debian package fdisk).
-    execFileSync('sfdisk', ['--quiet', espDisk], { input: 'label: gpt\nsize=4MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' });
+    // A real GPT with an EFI System Partition, written by sfdisk (test/fixtures/make-disk-fixtures.sh).
+    espDisk = writeDiskFixture('gpt-esp.img', dir);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -5,10 +5,12 @@ import { Construct } from 'constructs';
 // README:start
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { BootMode, DiskImage, LicenseType, Platform, VmImageImport } from 'cdk-vm-import';
+
+declare const vpc: ec2.IVpc;
 // README:end
 
 export class BasicExample extends Stack {
-  constructor(scope: Construct, id: string, vpc: ec2.IVpc) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
     // README:start
     const image = new VmImageImport(this, 'Image', {
@@ -21,7 +23,7 @@ export class BasicExample extends Stack {
 
     new ec2.Instance(this, 'WebServer', {
       vpc,
-      machineImage: image, // or ec2.MachineImage.genericLinux({ 'eu-west-1': image.imageId })
+      machineImage: image, // the construct is an ec2.IMachineImage
       instanceType: ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO),
     });
     // README:end

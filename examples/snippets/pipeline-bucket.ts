@@ -1,15 +1,18 @@
 // The README's pipeline bucket example, type-checked. The lines between the README
 // markers are the README's code block (test/readme.test.ts keeps the two equal).
 import { Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 // README:start
 import { RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { DiskImage, DiskImageFormat, LicenseType, VmImageImport } from 'cdk-vm-import';
+
+// The role your image pipeline runs as.
+declare const pipelineRole: iam.IRole;
 // README:end
 
 export class PipelineBucketExample extends Stack {
-  constructor(scope: Construct, id: string, pipelineRole: iam.IRole) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
     // README:start
     const web = new VmImageImport(this, 'Web', {
