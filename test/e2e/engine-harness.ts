@@ -6,11 +6,14 @@
  * AWS endpoint is never reached. The clock that `$$.State.EnteredTime` reports moves one
  * poll interval per poll, so a 12-hour import runs in seconds.
  */
+import * as fs from 'fs';
+import type * as HttpsModule from 'https';
+import * as os from 'os';
+import * as path from 'path';
+import { format } from 'util';
 import * as ec2sdk from '@aws-sdk/client-ec2';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type * as HttpsModule from 'https';
-import { format } from 'util';
 import { HandlerModule, loadBundledHandler, LogCapture } from './drive';
 import { LocalCloudFormation, CustomResourceResponse } from './local-cfn';
 import { LocalEc2, LocalEc2Options } from './local-ec2';
@@ -24,8 +27,23 @@ export const HANDLER_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:VmImpor
 export const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:CdkVmImportEngineStateMachine-AbCdEf`;
 
 /** The state machine's definition as the construct synthesizes it, intrinsics resolved as CloudFormation would. */
+let definition: Record<string, unknown> | undefined;
+
 export function synthesizedDefinition(): Record<string, unknown> {
-  const app = new App();
+  definition ??= synthesize();
+  return definition;
+}
+
+function synthesize(): Record<string, unknown> {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-definition-'));
+  try {
+    return definitionOf(new App({ outdir }));
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+function definitionOf(app: App): Record<string, unknown> {
   const stack = new Stack(app, 'VmImportStack', { env: { account: ACCOUNT, region: REGION } });
   new VmImageImport(stack, 'Image', { diskImages: [DiskImage.fromUrl('s3://vm-images-bucket/web/disk1.vmdk')], licenseType: LicenseType.BYOL });
   const machines = Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine');

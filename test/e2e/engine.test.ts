@@ -16,7 +16,8 @@ const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 const UNKNOWN_OS = 'ClientError: Unknown OS / Missing OS files.';
 const THROTTLED: Ec2Fault = { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' };
 const IAM_NOT_READY: Ec2Fault = {
-  status: 400, code: 'InvalidParameter',
+  status: 400,
+  code: 'InvalidParameter',
   message: `The service role ${ROLE} provided does not exist or does not have sufficient permissions`,
 };
 
@@ -208,7 +209,7 @@ test('a task cancelled out of band fails the stack saying it was cancelled', asy
   await engine.until(() => engine.ec2.callsTo('DescribeImportImageTasks').length >= 1);
   const [task] = [...engine.ec2.state.tasks.values()];
   engine.ec2.failNow(task.importTaskId, CANCELLED_MESSAGE);
-  const { result, execution } = await deployed;
+  const { result } = await deployed;
   expect(result?.Status).toBe('FAILED');
   expect(result?.Reason).toMatch(new RegExp(`^VM import ${task.importTaskId} failed: ${CANCELLED_MESSAGE} Remedy: The import task was cancelled`));
 });

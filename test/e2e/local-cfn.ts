@@ -25,6 +25,13 @@ export interface CustomResourceResponse {
   readonly Data?: Record<string, string>;
 }
 
+export interface ReceivedResponse {
+  readonly path: string;
+  readonly body: CustomResourceResponse;
+  readonly bytes: number;
+  readonly contentType?: string;
+}
+
 export class LocalCloudFormation {
   public static async start(): Promise<LocalCloudFormation> {
     const cfn = new LocalCloudFormation();
@@ -36,7 +43,7 @@ export class LocalCloudFormation {
   /** SignalResource calls received, refused ones included. */
   public signalAttempts = 0;
   /** Custom resource responses received, with the raw body's size in bytes. */
-  public readonly responses: { readonly path: string; readonly body: CustomResourceResponse; readonly bytes: number; readonly contentType?: string }[] = [];
+  public readonly responses: ReceivedResponse[] = [];
   /** `${stackId}|${logicalId}` of WaitConditions in CREATE_IN_PROGRESS. */
   private readonly waiting = new Set<string>();
   private readonly server: http.Server;
