@@ -408,7 +408,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     validatePropTypes(props);
     validateImport(this, props);
     validateResources(this, props);
-    const engineSettings = { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: props.securityGroups, logEncryptionKey: props.logEncryptionKey };
+    const { vpc, vpcSubnets, securityGroups, logEncryptionKey } = props;
+    const engineSettings = { vpc, vpcSubnets, securityGroups, logEncryptionKey };
     validateEngineSettings(this, engineSettings);
 
     const encrypted = props.encrypted ?? true;

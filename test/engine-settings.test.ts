@@ -152,7 +152,10 @@ describe('every import of a stack gives the engine the same settings', () => {
     ['vpc', (s) => [{}, { vpc: vpcOf(s) }]],
     ['vpcSubnets', (s) => {
       const vpc = vpcOf(s);
-      return [{ vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } }, { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }];
+      return [
+        { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } },
+        { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } },
+      ];
     }],
     ['securityGroups', (s) => {
       const vpc = vpcOf(s);
