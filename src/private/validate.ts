@@ -10,8 +10,8 @@ import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../im
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
 import { LIBRARY_TAG_COUNT } from './contract';
-import { checkPlacement } from './placement';
 import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
+import { checkPlacement } from './placement';
 
 /** ImportImage takes at most 21 volumes. */
 export const MAX_DISKS = 21;

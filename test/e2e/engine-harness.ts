@@ -6,11 +6,11 @@
  * AWS endpoint is never reached. The clock that `$$.State.EnteredTime` reports moves one
  * poll interval per poll, so a 12-hour import runs in seconds.
  */
+import type * as HttpsModule from 'https';
+import { format } from 'util';
 import * as ec2sdk from '@aws-sdk/client-ec2';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type * as HttpsModule from 'https';
-import { format } from 'util';
 import { HandlerModule, loadBundledHandler, LogCapture } from './drive';
 import { LocalCloudFormation, CustomResourceResponse } from './local-cfn';
 import { LocalEc2, LocalEc2Options } from './local-ec2';

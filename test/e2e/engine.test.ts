@@ -16,7 +16,8 @@ const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 const UNKNOWN_OS = 'ClientError: Unknown OS / Missing OS files.';
 const THROTTLED: Ec2Fault = { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' };
 const IAM_NOT_READY: Ec2Fault = {
-  status: 400, code: 'InvalidParameter',
+  status: 400,
+  code: 'InvalidParameter',
   message: `The service role ${ROLE} provided does not exist or does not have sufficient permissions`,
 };
 

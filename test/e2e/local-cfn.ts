@@ -36,7 +36,9 @@ export class LocalCloudFormation {
   /** SignalResource calls received, refused ones included. */
   public signalAttempts = 0;
   /** Custom resource responses received, with the raw body's size in bytes. */
-  public readonly responses: { readonly path: string; readonly body: CustomResourceResponse; readonly bytes: number; readonly contentType?: string }[] = [];
+  public readonly responses: {
+    readonly path: string; readonly body: CustomResourceResponse; readonly bytes: number; readonly contentType?: string;
+  }[] = [];
   /** `${stackId}|${logicalId}` of WaitConditions in CREATE_IN_PROGRESS. */
   private readonly waiting = new Set<string>();
   private readonly server: http.Server;
