@@ -36,8 +36,9 @@ import {
   WireResultProperties,
 } from './private/contract';
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
+import { validateEngineSettings } from './private/engine-settings';
 import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
-import { acceptNagFindings } from './private/nag';
+import { acceptBucketFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
@@ -290,6 +291,61 @@ export interface VmImageImportProps {
    * @default Duration.seconds(30)
    */
   readonly pollInterval?: Duration;
+
+  /**
+   * The VPC to run the stack's import engine function in.
+   *
+   * The function calls the EC2, Step Functions and CloudFormation APIs and answers
+   * CloudFormation through a pre-signed S3 URL: its subnets need interface endpoints for
+   * `ec2`, `states` and `cloudformation` (with private DNS) and an S3 gateway endpoint, or a
+   * NAT gateway (see the README's "Running the engine in a VPC").
+   *
+   * The engine is one per stack: every import of a stack must give the same `vpc`,
+   * `vpcSubnets` and `securityGroups`, or synth fails naming both imports.
+   *
+   * Checked at synth: in the stack's Region.
+   *
+   * @default - the function runs outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Where in `vpc` the engine function runs.
+   *
+   * Checked at synth: only with `vpc`; aws-cdk-lib refuses public subnets, where a
+   * function cannot reach the internet.
+   *
+   * @default - the VPC's private subnets (with egress, else isolated)
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * The security groups of the engine function in `vpc`. They must allow outbound HTTPS
+   * (TCP 443) to the VPC endpoints or the NAT gateway.
+   *
+   * Checked at synth: only with `vpc`; not an empty list.
+   *
+   * @default - with `vpc`, a new security group that allows only outbound HTTPS (TCP 443)
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * The KMS key that encrypts the log group of the stack's import engine.
+   *
+   * Its key policy must let CloudWatch Logs use it: principal `logs.<region>.amazonaws.com`
+   * with `kms:Encrypt*`, `kms:Decrypt*`, `kms:ReEncrypt*`, `kms:GenerateDataKey*` and
+   * `kms:Describe*`, under an `ArnLike` condition on `kms:EncryptionContext:aws:logs:arn`
+   * matching the log group. A key passed in is used as it is. Every import of a stack must
+   * give the same key (the engine is one per stack).
+   *
+   * Checked at synth: in the stack's Region.
+   *
+   * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+   * @default - a new key per stack with yearly rotation, retained like the log group, whose
+   * key policy lets CloudWatch Logs use it for this account's log groups in the Region
+   * (a KMS key costs about $1 a month)
+   */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
 /**
@@ -355,6 +411,9 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     validatePropTypes(props);
     validateImport(this, props);
     validateResources(this, props);
+    const { vpc, vpcSubnets, securityGroups, logEncryptionKey } = props;
+    const engineSettings = { vpc, vpcSubnets, securityGroups, logEncryptionKey };
+    validateEngineSettings(this, engineSettings);
 
     const encrypted = props.encrypted ?? true;
     this.platform = props.platform;
@@ -382,7 +441,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const disks = props.diskImages.map((disk) => disk.bind(this, { role: this.role, bucket: this.bucket, bootMode: props.bootMode }));
     validateDisks(this, props, disks);
 
-    const engine = VmImportEngine.getOrCreate(this);
+    const engine = VmImportEngine.getOrCreate(this, engineSettings);
     this.role.grantPassRole(engine.handlerRole);
     this.stateMachine = engine.stateMachine;
     this.logGroup = engine.logGroup;
@@ -484,12 +543,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    if (!props.accessLogsBucket) {
-      acceptNagFindings(bucket, [{
-        id: 'AwsSolutions-S1',
-        reason: "Server access logs are opt-in ('accessLogsBucket'): the bucket only holds disk images that VM Import reads, and CloudTrail records the import.",
-      }]);
-    }
+    acceptBucketFindings(bucket, props.accessLogsBucket !== undefined);
     return bucket;
   }
 

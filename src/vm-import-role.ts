@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { grantEncryptSnapshots, grantReadDiskImage, objectInBucket } from './private/grants';
-import { acceptNagFindings } from './private/nag';
+import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS } from './private/nag';
 
 /**
  * Properties of a `VmImportRole`.
@@ -95,6 +95,9 @@ export class VmImportRole extends iam.Role {
         'and kms:GenerateDataKey*/ReEncrypt* on the one key that encrypts the snapshots, per the VM Import User Guide.',
       appliesTo: ['Resource::*', 'Action::ec2:Describe*', 'Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
     }]);
+    acceptInPacks(this.node.findChild('DefaultPolicy'), 'IAMNoInlinePolicy', COMPLIANCE_PACKS,
+      'The policy belongs to this one service role and grants it the disk images and key of its own imports (aws-cdk-lib grants); ' +
+      'a customer managed policy would hold the same statements as a separately attachable resource that nothing else should attach.');
   }
 
   /**

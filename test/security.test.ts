@@ -1,81 +1,14 @@
-import * as path from 'path';
-import { App, Aspects, CfnResource, Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { App, Aspects, CfnResource, Duration, IAspect, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks, NagSuppressions } from 'cdk-nag';
-import { BootMode, DiskImage, LicenseType, Platform, VmImageImport, VmImportRole } from '../src';
+import { AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks } from 'cdk-nag';
+import { DiskImage, LicenseType, VmImageImport, VmImportRole } from '../src';
+import { defaultStack, ENV, everyFeatureStack, LICENSE_ARN } from './support/stacks';
 
-const EXAMPLE_VMDK = path.join(__dirname, '..', 'examples', 'images', 'web-server.vmdk');
-const LICENSE_ARN = 'arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef';
-const ENV = { account: '123456789012', region: 'us-east-1' };
-
-/** A stack that uses every feature of the library. */
-function everyFeatureStack(app: App): Stack {
-  const stack = new Stack(app, 'Everything', { env: ENV });
-  const logs = new s3.Bucket(stack, 'AccessLogs', { enforceSSL: true, encryption: s3.BucketEncryption.S3_MANAGED });
-  NagSuppressions.addResourceSuppressions(logs, [{ id: 'AwsSolutions-S1', reason: 'This is the access log bucket of the test stack itself.' }]);
-  const web = new VmImageImport(stack, 'Web', {
-    diskImages: [DiskImage.fromAsset(EXAMPLE_VMDK)],
-    platform: Platform.LINUX,
-    bootMode: BootMode.LEGACY_BIOS,
-    licenseType: LicenseType.BYOL,
-    licenseConfigurationArns: [LICENSE_ARN],
-    clientData: { comment: 'ci', uploadSize: Size.gibibytes(1) },
-    tags: { app: 'web' },
-    removalPolicy: RemovalPolicy.DESTROY,
-    timeout: Duration.minutes(30),
-    accessLogsBucket: logs,
-    accessLogsPrefix: 'images/',
-    diskImageExpiration: Duration.days(30),
-  });
-  new VmImageImport(stack, 'Db', {
-    diskImages: [
-      DiskImage.fromImportBucket('db-boot.vhdx', { deviceName: '/dev/sda1' }),
-      DiskImage.fromBucket(web.bucket, 'db-data.raw', { deviceName: '/dev/sdb' }),
-    ],
-    bucket: web.bucket,
-    encryptionKey: web.encryptionKey,
-    role: new VmImportRole(stack, 'SharedRole'),
-    usageOperation: 'RunInstances:0002',
-    platform: Platform.WINDOWS,
-  });
-  new VmImageImport(stack, 'FromUrl', {
-    diskImages: [DiskImage.fromUrl('s3://images-123456789012/legacy.ova')],
-    licenseType: LicenseType.AWS,
-  });
-  return stack;
-}
-
-function nagFindings(stack: Stack) {
-  const annotations = Annotations.fromStack(stack);
-  const nag = Match.stringLikeRegexp('^AwsSolutions-');
-  return [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)]
-    .map((m) => `${m.id}: ${String(m.entry.data).split(':')[0]}`);
-}
-
-describe('cdk-nag AwsSolutions', () => {
-  test('a stack using every feature has no unsuppressed errors or warnings', () => {
-    const app = new App();
-    const stack = everyFeatureStack(app);
-    Aspects.of(app).add(new AwsSolutionsChecks());
-    app.synth();
-    expect(nagFindings(stack)).toEqual([]);
-  });
-
-  test('the check sees a planted violation', () => {
-    const app = new App();
-    const stack = everyFeatureStack(app);
-    new s3.Bucket(stack, 'Planted'); // no SSL enforcement, no access logs
-    Aspects.of(app).add(new AwsSolutionsChecks());
-    app.synth();
-    expect(nagFindings(stack)).toEqual(expect.arrayContaining([
-      '/Everything/Planted/Resource: AwsSolutions-S1',
-      '/Everything/Planted/Resource: AwsSolutions-S10',
-    ]));
-  });
-
+/** The acceptances of every pack, on the resources they concern (each pack's zero findings are in compliance.test.ts). */
+describe('cdk-nag acceptances', () => {
   test('every acceptance carries a specific reason and sits on the resource it concerns', () => {
     const app = new App();
     const stack = everyFeatureStack(app);
@@ -86,45 +19,72 @@ describe('cdk-nag AwsSolutions', () => {
     for (const [, , , reason] of accepted) {
       expect(reason.length).toBeGreaterThan(40);
     }
+    const packs = ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'];
+    const inPacks = (rule: string, line: (id: string) => string) => packs.map((pack) => line(`${pack}-${rule}`));
+    const policies = ['CdkVmImportEngineExecutionsPolicy', 'CdkVmImportEngineHandlerRoleDefaultPolicy', 'CdkVmImportEngineStateMachineRoleDefaultPolicy',
+      'SharedRoleDefaultPolicy', 'WebRoleDefaultPolicy', 'FromUrlRoleDefaultPolicy'];
     expect(accepted.map(([id, type, rule]) => `${type} ${rule} ${id.replace(/[0-9A-F]{8}$/, '')}`).sort()).toEqual([
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineExecutionsPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineHandlerRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineStateMachineRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 SharedRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 WebRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 FromUrlRoleDefaultPolicy',
+      ...policies.map((p) => `AWS::IAM::Policy AwsSolutions-IAM5 ${p}`),
+      ...policies.flatMap((p) => inPacks('IAMNoInlinePolicy', (rule) => `AWS::IAM::Policy ${rule} ${p}`)),
       'AWS::S3::Bucket AwsSolutions-S1 FromUrlBucket',
+      ...inPacks('S3BucketLoggingEnabled', (rule) => `AWS::S3::Bucket ${rule} FromUrlBucket`),
+      ...inPacks('S3BucketReplicationEnabled', (rule) => `AWS::S3::Bucket ${rule} FromUrlBucket`),
+      ...inPacks('S3BucketReplicationEnabled', (rule) => `AWS::S3::Bucket ${rule} WebBucket`),
+      // In a VPC: no LambdaInsideVPC acceptance.
+      ...['NIST.800.53.R5-LambdaConcurrency', 'HIPAA.Security-LambdaConcurrency'].map((rule) => `AWS::Lambda::Function ${rule} CdkVmImportEngineHandler`),
+      ...['NIST.800.53.R5-LambdaDLQ', 'HIPAA.Security-LambdaDLQ', 'Serverless-LambdaDLQ'].map((rule) => `AWS::Lambda::Function ${rule} CdkVmImportEngineHandler`),
+      'AWS::Lambda::Function Serverless-LambdaTracing CdkVmImportEngineHandler',
       'AWS::StepFunctions::StateMachine AwsSolutions-SF1 CdkVmImportEngineStateMachine',
       'AWS::StepFunctions::StateMachine AwsSolutions-SF2 CdkVmImportEngineStateMachine',
+      'AWS::StepFunctions::StateMachine Serverless-StepFunctionStateMachineXray CdkVmImportEngineStateMachine',
     ].sort());
   });
 
-  test('the engine\'s acceptances are no broader than what cdk-nag finds on it', () => {
+  test('outside a VPC, the function accepts LambdaInsideVPC, pointing at the vpc prop', () => {
+    const stack = defaultStack(new App());
+    const [fn] = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+    const rules = fn.Metadata.cdk_nag.rules_to_suppress.filter((r: any) => r.id.endsWith('-LambdaInsideVPC'));
+    expect(rules.map((r: any) => r.id)).toEqual(['NIST.800.53.R5-LambdaInsideVPC', 'HIPAA.Security-LambdaInsideVPC', 'PCI.DSS.321-LambdaInsideVPC']);
+    expect(rules[0].reason).toContain("Set 'vpc'");
+  });
+
+  const PACKS: Array<[string, () => IAspect, (app: App) => Stack]> = [
+    ['AwsSolutions', () => new AwsSolutionsChecks(), everyFeatureStack],
+    ['NIST.800.53.R5', () => new NIST80053R5Checks(), defaultStack],
+    ['HIPAA.Security', () => new HIPAASecurityChecks(), defaultStack],
+    ['PCI.DSS.321', () => new PCIDSS321Checks(), defaultStack],
+    ['Serverless', () => new ServerlessChecks(), defaultStack],
+  ];
+  test.each(PACKS)('the engine\'s %s acceptances are no broader than what cdk-nag finds on it', (prefix, checks, make) => {
     const app = new App();
-    const stack = everyFeatureStack(app);
+    const stack = make(app);
     const engine = stack.node.findChild('CdkVmImportEngine');
+    const ours = (id: string) => id.startsWith(`${prefix}-`);
     // What each acceptance covers, by resource and rule: its findings, or every finding of the rule.
     const accepted = new Map<string, Array<string | { regex: string }>>();
     for (const construct of engine.node.findAll()) {
       if (construct instanceof CfnResource && construct.getMetadata('cdk_nag')) {
-        for (const rule of construct.getMetadata('cdk_nag').rules_to_suppress) {
+        for (const rule of construct.getMetadata('cdk_nag').rules_to_suppress.filter((r: any) => ours(r.id))) {
           accepted.set(`/${construct.node.path} ${rule.id}`, rule.applies_to ?? []);
         }
         // Take the acceptances away and see what cdk-nag finds.
         delete (construct.cfnOptions.metadata as Record<string, unknown>).cdk_nag;
       }
     }
-    Aspects.of(app).add(new AwsSolutionsChecks());
+    expect(accepted.size).toBeGreaterThan(0);
+    Aspects.of(app).add(checks());
     app.synth();
     const found = new Map<string, string[]>();
     const annotations = Annotations.fromStack(stack);
-    for (const m of [...annotations.findError('*', Match.stringLikeRegexp('^AwsSolutions-')), ...annotations.findWarning('*', Match.stringLikeRegexp('^AwsSolutions-'))]) {
-      const [, rule, finding] = /^(AwsSolutions-[A-Z0-9]+)(?:\[([^\]]+)\])?/.exec(String(m.entry.data))!;
+    const rulePattern = Match.stringLikeRegexp(`^${prefix.replace(/\./g, '\\.')}-`);
+    for (const m of [...annotations.findError('*', rulePattern), ...annotations.findWarning('*', rulePattern)]) {
+      const [, rule, finding] = /^([A-Za-z0-9.]+-[A-Za-z0-9]+)(?:\[([^\]]+)\])?/.exec(String(m.entry.data))!;
       const key = `${m.id} ${rule}`;
       found.set(key, [...(found.get(key) ?? []), ...(finding ? [finding] : [])]);
     }
     // Every finding on the engine is one it accepts, and every acceptance is of a finding.
-    expect([...found.keys()].filter((k) => k.startsWith('/Everything/CdkVmImportEngine/')).sort()).toEqual([...accepted.keys()].sort());
+    const enginePath = `/${stack.stackName}/CdkVmImportEngine/`;
+    expect([...found.keys()].filter((k) => k.startsWith(enginePath)).sort()).toEqual([...accepted.keys()].sort());
     for (const [key, patterns] of accepted) {
       const findings = found.get(key) ?? [];
       const matchers = patterns.map((pattern) => typeof pattern === 'string'
@@ -137,7 +97,17 @@ describe('cdk-nag AwsSolutions', () => {
         expect([key, finding, matchers.length === 0 || matchers.some((m) => m(finding))]).toEqual([key, finding, true]);
       }
     }
-    expect([...accepted.keys()].map((k) => k.replace('/Everything/CdkVmImportEngine/', '')).sort()).toEqual([
+  });
+
+  test('the engine\'s AwsSolutions acceptances are these', () => {
+    const stack = everyFeatureStack(new App());
+    const engine = stack.node.findChild('CdkVmImportEngine');
+    const accepted = engine.node.findAll()
+      .filter((c): c is CfnResource => c instanceof CfnResource && c.getMetadata('cdk_nag'))
+      .flatMap((c) => c.getMetadata('cdk_nag').rules_to_suppress
+        .filter((r: any) => r.id.startsWith('AwsSolutions-'))
+        .map((r: any) => `${c.node.path.replace('Everything/CdkVmImportEngine/', '')} ${r.id}`));
+    expect(accepted.sort()).toEqual([
       'ExecutionsPolicy/Resource AwsSolutions-IAM5',
       'HandlerRole/DefaultPolicy/Resource AwsSolutions-IAM5',
       'StateMachine/Resource AwsSolutions-SF1',

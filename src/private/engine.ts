@@ -1,13 +1,16 @@
 import * as path from 'path';
 import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
-import { acceptNagFindings } from './nag';
+import { differingSetting, EngineSettings } from './engine-settings';
+import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS, NagPack } from './nag';
 
 /** The handler bundle, built by esbuild before compile and shipped in the package. */
 const HANDLER_ASSET = path.join(__dirname, '..', '..', 'assets', 'lambda', 'index');
@@ -32,12 +35,23 @@ export const MAX_TIMEOUT = Duration.hours(12);
  * snapshots, signal the import's WaitCondition; cancel the task when its wait runs out.
  */
 export class VmImportEngine extends Construct {
-  /** Returns the stack's engine, creating it on first use. */
-  public static getOrCreate(scope: Construct): VmImportEngine {
-    const stack = Stack.of(scope);
+  /**
+   * Returns the stack's engine, creating it on first use with the settings of the import
+   * that asks first. A later import must give the same settings: the engine is one per stack.
+   */
+  public static getOrCreate(requester: Construct, settings: EngineSettings = {}): VmImportEngine {
+    const stack = Stack.of(requester);
     const id = 'CdkVmImportEngine';
     const existing = stack.node.tryFindChild(id);
-    return existing instanceof VmImportEngine ? existing : new VmImportEngine(stack, id);
+    if (!(existing instanceof VmImportEngine)) {
+      return new VmImportEngine(stack, id, requester, settings);
+    }
+    const differs = differingSetting(existing.settings, settings);
+    if (differs) {
+      throw new Error(`'${differs}' of ${requester.node.path} differs from that of ${existing.createdFor}, which created the stack's import engine: ` +
+        "every VmImageImport of a stack shares one engine, so give each of them the same 'vpc', 'vpcSubnets', 'securityGroups' and 'logEncryptionKey' (the same objects), or none.");
+    }
+    return existing;
   }
 
   /** The function's ARN: the custom resources' service token. */
@@ -48,12 +62,24 @@ export class VmImportEngine extends Construct {
   public readonly executionsPolicy: iam.Policy;
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
+  /** The key that encrypts the log group. */
+  public readonly logEncryptionKey: kms.IKey;
+  /** The security groups of the function, when it runs in a VPC. */
+  public readonly securityGroups?: ec2.ISecurityGroup[];
 
-  private constructor(scope: Construct, id: string) {
+  private readonly settings: EngineSettings;
+  /** The path of the import whose settings created the engine. */
+  private readonly createdFor: string;
+
+  private constructor(scope: Construct, id: string, requester: Construct, settings: EngineSettings) {
     super(scope, id);
+    this.settings = settings;
+    this.createdFor = requester.node.path;
 
+    this.logEncryptionKey = settings.logEncryptionKey ?? this.createLogKey();
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.ONE_YEAR,
+      encryptionKey: this.logEncryptionKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -68,6 +94,23 @@ export class VmImportEngine extends Construct {
       actions: ['cloudformation:SignalResource'],
       resources: [Aws.STACK_ID],
     }));
+    if (settings.vpc) {
+      this.handlerRole.addToPolicy(new iam.PolicyStatement({
+        sid: 'RunInTheVpc',
+        // What Lambda needs to attach the function to the VPC (AWSLambdaVPCAccessExecutionRole's
+        // EC2 actions, without its logs:* on *); Lambda's guide grants them on "*".
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }));
+      this.securityGroups = settings.securityGroups ?? [this.createSecurityGroup(settings.vpc)];
+    }
 
     const handler = new lambda.Function(this, 'Handler', {
       code: lambda.Code.fromAsset(HANDLER_ASSET),
@@ -81,6 +124,9 @@ export class VmImportEngine extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       description: 'cdk-vm-import: the VM image import custom resources and state machine steps',
+      vpc: settings.vpc,
+      vpcSubnets: settings.vpcSubnets,
+      securityGroups: this.securityGroups,
     });
     this.serviceToken = handler.functionArn;
 
@@ -103,7 +149,38 @@ export class VmImportEngine extends Construct {
         }),
       ],
     });
-    this.acceptNagFindings();
+    this.acceptNagFindings(handler);
+  }
+
+  /** A key for the log group, whose policy lets CloudWatch Logs use it for this account's log groups, as aws-cdk-lib's ECS services do. */
+  private createLogKey(): kms.Key {
+    const stack = Stack.of(this);
+    const key = new kms.Key(this, 'LogsKey', {
+      enableKeyRotation: true,
+      description: `Encrypts the log group of the cdk-vm-import engine of ${stack.stackName}`,
+      // The log group is retained: so is the key that decrypts it.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'LetCloudWatchLogsEncryptThisAccountsLogGroups',
+      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+      resources: ['*'],
+      // The log group's ARN would make a cycle (the group needs the key first).
+      conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:*` } },
+    }));
+    return key;
+  }
+
+  /** The function's security group: outbound HTTPS only, to the AWS APIs and the response URL. */
+  private createSecurityGroup(vpc: ec2.IVpc): ec2.SecurityGroup {
+    const group = new ec2.SecurityGroup(this, 'HandlerSecurityGroup', {
+      vpc,
+      description: 'cdk-vm-import engine function: outbound HTTPS only',
+      allowAllOutbound: false,
+    });
+    group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to EC2, Step Functions, CloudFormation and S3 (endpoints or NAT)');
+    return group;
   }
 
   private definition(handler: lambda.IFunction): sfn.IChainable {
@@ -201,10 +278,12 @@ export class VmImportEngine extends Construct {
   }
 
   /** The cdk-nag findings this design accepts, each on the resource it concerns. */
-  private acceptNagFindings(): void {
+  private acceptNagFindings(handler: lambda.Function): void {
+    this.acceptComplianceFindings(handler);
     acceptNagFindings(this.handlerRole.node.findChild('DefaultPolicy'), [{
       id: 'AwsSolutions-IAM5',
-      reason: 'Describe* calls and ImportImage have no resource-level permissions; tagging, cancelling and deleting are limited to EC2 images, ' +
+      reason: 'Describe* calls and ImportImage have no resource-level permissions (in a VPC, neither have the network interfaces Lambda creates IDs ' +
+        'before it creates them: its guide grants those actions on *); tagging, cancelling and deleting are limited to EC2 images, ' +
         'snapshots and import tasks of this account and Region that carry this stack\'s tag, which this role cannot add.',
       appliesTo: [
         'Resource::*',
@@ -235,6 +314,41 @@ export class VmImportEngine extends Construct {
         'Each import\'s progress is in its execution history.',
     }, {
       id: 'AwsSolutions-SF2',
+      reason: 'The state machine only calls EC2 and the engine\'s function; X-Ray traces would add cost without showing more than the execution history.',
+    }]);
+  }
+  /**
+   * What the NIST 800-53 rev 5, HIPAA Security, PCI DSS 3.2.1 and Serverless packs find on
+   * the engine and this design accepts. The log group's encryption and the VPC are settings.
+   */
+  private acceptComplianceFindings(handler: lambda.Function): void {
+    const policies = [
+      this.handlerRole.node.findChild('DefaultPolicy'),
+      this.executionsPolicy,
+      this.stateMachine.role.node.findChild('DefaultPolicy'),
+    ];
+    for (const policy of policies) {
+      acceptInPacks(policy, 'IAMNoInlinePolicy', COMPLIANCE_PACKS,
+        'The policy belongs to one role of the engine and is written for it (aws-cdk-lib grants); a customer managed policy would hold the ' +
+        'same statements as a separately attachable resource that nothing else should attach.');
+    }
+    if (!this.settings.vpc) {
+      acceptInPacks(handler, 'LambdaInsideVPC', COMPLIANCE_PACKS,
+        "The function calls only AWS APIs (EC2, Step Functions, CloudFormation) and the CloudFormation response URL, and reaches nothing in a VPC. Set 'vpc' to run it in one.");
+    }
+    acceptInPacks(handler, 'LambdaConcurrency', [NagPack.NIST_800_53_R5, NagPack.HIPAA_SECURITY],
+      'The function runs only when CloudFormation or the engine\'s state machine invokes it, a few times per import; reserved concurrency would take ' +
+      'from the account\'s unreserved pool, and fails the deployment where that would fall below 100 (as in new accounts).');
+    acceptInPacks(handler, 'LambdaDLQ', [NagPack.NIST_800_53_R5, NagPack.HIPAA_SECURITY, NagPack.SERVERLESS],
+      'The state machine invokes the function synchronously and catches its errors; CloudFormation\'s requests are answered through their ResponseURL, ' +
+      'FAILED included, and one the function cannot answer fails the stack on CloudFormation\'s timeout: a queued request (with its pre-signed URL) would reach no one.');
+    acceptNagFindings(handler, [{
+      id: 'Serverless-LambdaTracing',
+      reason: 'Each import\'s steps are in its Step Functions execution history and the function\'s JSON logs; X-Ray would add cost, ' +
+        'xray:PutTraceSegments on *, and in a VPC one more endpoint, without showing more.',
+    }]);
+    acceptNagFindings(this.stateMachine, [{
+      id: 'Serverless-StepFunctionStateMachineXray',
       reason: 'The state machine only calls EC2 and the engine\'s function; X-Ray traces would add cost without showing more than the execution history.',
     }]);
   }

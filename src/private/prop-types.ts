@@ -69,6 +69,11 @@ export function validatePropTypes(props: VmImageImportProps | undefined): void {
   checkType('diskImageExpiration', props.diskImageExpiration, isDuration, 'a Duration, such as Duration.days(30)');
   checkType('encrypted', props.encrypted, (v) => typeof v === 'boolean', 'true or false');
   checkType('tags', props.tags, (v) => isObject(v) && !Array.isArray(v), "a map of tag keys to values, such as { team: 'web' }");
+  checkType('vpc', props.vpc, (v) => isObject(v) && typeof v.selectSubnets === 'function', 'an ec2.IVpc, such as ec2.Vpc.fromLookup(this, \'Vpc\', { vpcId })');
+  checkType('vpcSubnets', props.vpcSubnets, (v) => isObject(v) && !Array.isArray(v), 'an ec2.SubnetSelection, such as { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }');
+  checkType('securityGroups', props.securityGroups, (v) => Array.isArray(v) && v.every((g) => isObject(g) && 'securityGroupId' in g),
+    'a list of ec2.ISecurityGroup');
+  checkType('logEncryptionKey', props.logEncryptionKey, (v) => isObject(v) && 'keyArn' in v, 'a kms.IKey');
   const data: unknown = props.clientData;
   checkType('clientData', data, isObject, "an object such as { comment: 'built by CI', uploadSize: Size.gibibytes(8) }");
   if (isObject(data)) {
