@@ -12,6 +12,7 @@ import {
   TAG_STACK_ID,
   WireProperties,
   WireResultProperties,
+  WireLaunchPermissions,
   WireTag,
 } from '../src/private/contract';
 
@@ -330,4 +331,38 @@ export function isSignalTargetMissing(error: unknown): boolean {
 export function isSignalTargetDone(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
   return /not in (a )?(CREATE_IN_PROGRESS|an? .*IN_PROGRESS)|already|stack .*does not exist/i.test(message);
+}
+
+/** One launch permission, in ModifyImageAttribute's terms. */
+export interface LaunchPermission {
+  readonly UserId?: string;
+  readonly OrganizationArn?: string;
+  readonly OrganizationalUnitArn?: string;
+}
+
+function permissionsOf(wire: WireLaunchPermissions | undefined): LaunchPermission[] {
+  return [
+    ...(wire?.UserIds ?? []).map((UserId) => ({ UserId })),
+    ...(wire?.OrganizationArns ?? []).map((OrganizationArn) => ({ OrganizationArn })),
+    ...(wire?.OrganizationalUnitArns ?? []).map((OrganizationalUnitArn) => ({ OrganizationalUnitArn })),
+  ];
+}
+
+const permissionKey = (p: LaunchPermission): string => `${p.UserId ?? ''}|${p.OrganizationArn ?? ''}|${p.OrganizationalUnitArn ?? ''}`;
+
+/**
+ * The launch permissions to add and remove: add what is asked and not there; remove what
+ * this resource asked for before, no longer asks for, and is there. A share someone added by
+ * hand is never removed.
+ */
+export function launchPermissionChanges(
+  desired: WireLaunchPermissions | undefined, previous: WireLaunchPermissions | undefined, current: LaunchPermission[],
+): { add: LaunchPermission[]; remove: LaunchPermission[] } {
+  const want = permissionsOf(desired);
+  const wanted = new Set(want.map(permissionKey));
+  const present = new Set(current.map(permissionKey));
+  return {
+    add: want.filter((p) => !present.has(permissionKey(p))),
+    remove: permissionsOf(previous).filter((p) => !wanted.has(permissionKey(p)) && present.has(permissionKey(p))),
+  };
 }

@@ -8,7 +8,9 @@ import {
   DeleteTagsCommand,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
+  ModifyImageAttributeCommand,
   DescribeImportImageTasksCommand,
   EC2Client,
   Image,
@@ -17,7 +19,7 @@ import {
   ImportImageTask,
   Tag,
 } from '@aws-sdk/client-ec2';
-import { backoffDelay, isAlreadyGone, isSnapshotInUse } from './decisions';
+import { backoffDelay, isAlreadyGone, isSnapshotInUse, LaunchPermission } from './decisions';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;
@@ -118,4 +120,26 @@ async function ignoreGone(call: Promise<unknown>): Promise<void> {
       throw error;
     }
   }
+}
+
+/** Whom the AMI is shared with. */
+export async function describeLaunchPermissions(imageId: string): Promise<LaunchPermission[]> {
+  const out = await ec2().send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
+  return (out.LaunchPermissions ?? []).map((p) => ({
+    UserId: p.UserId, OrganizationArn: p.OrganizationArn, OrganizationalUnitArn: p.OrganizationalUnitArn,
+  }));
+}
+
+export async function modifyLaunchPermissions(imageId: string, add: LaunchPermission[], remove: LaunchPermission[]): Promise<void> {
+  if (add.length > 0 || remove.length > 0) {
+    await ec2().send(new ModifyImageAttributeCommand({
+      ImageId: imageId,
+      LaunchPermission: { Add: add.length > 0 ? add : undefined, Remove: remove.length > 0 ? remove : undefined },
+    }));
+  }
+}
+
+/** Requires IMDSv2 of instances launched from the AMI; EC2 cannot undo it. */
+export async function requireImdsV2(imageId: string): Promise<void> {
+  await ec2().send(new ModifyImageAttributeCommand({ ImageId: imageId, ImdsSupport: { Value: 'v2.0' } }));
 }

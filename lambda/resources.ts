@@ -17,6 +17,7 @@ import {
   ExistingExecution,
   importDeadline,
   isImageId,
+  launchPermissionChanges,
   parseProperties,
   parseResultProperties,
   removedTagKeys,
@@ -37,6 +38,7 @@ import {
   REMOVAL_DESTROY,
   TAG_STACK_ID,
   WireProperties,
+  WireResultProperties,
 } from '../src/private/contract';
 
 /** The part of a CloudFormation custom resource request the handler reads. */
@@ -206,18 +208,19 @@ export async function resultResource(event: CustomResourceEvent): Promise<Resour
   const props = parseResultProperties(event.ResourceProperties);
   switch (event.RequestType) {
     case 'Create':
-      return report(props.ExecutionArn);
+      return applyAttributes(await report(props.ExecutionArn), props);
     case 'Update': {
       const old = parseResultProperties(event.OldResourceProperties);
       if (old.ExecutionArn !== props.ExecutionArn || !isImageId(event.PhysicalResourceId)) {
-        return report(props.ExecutionArn);
+        // A new AMI: the old one keeps its shares until CloudFormation deletes it.
+        return applyAttributes(await report(props.ExecutionArn), props);
       }
       // Only tags or the removal policy changed: re-tag the same AMI and its snapshots.
       const answer = await report(props.ExecutionArn);
       const resources = [answer.PhysicalResourceId, ...(answer.Data?.[ATTR_SNAPSHOT_IDS] ?? '').split(',').filter((s) => s)];
       await ec2.createTags(resources, userTags(props));
       await ec2.deleteTags(resources, removedTagKeys(old, props));
-      return answer;
+      return applyAttributes(answer, props, old);
     }
     case 'Delete': {
       if (props.RemovalPolicy === REMOVAL_DESTROY && isImageId(event.PhysicalResourceId)) {
@@ -229,6 +232,20 @@ export async function resultResource(event: CustomResourceEvent): Promise<Resour
       return { PhysicalResourceId: event.PhysicalResourceId ?? '' };
     }
   }
+}
+
+/** Shares the AMI as asked (unsharing what was asked before and no longer is) and sets IMDSv2 when asked. */
+async function applyAttributes(answer: ResourceAnswer, props: WireResultProperties, old?: WireResultProperties): Promise<ResourceAnswer> {
+  const imageId = answer.PhysicalResourceId;
+  if (props.LaunchPermissions || old?.LaunchPermissions) {
+    const { add, remove } = launchPermissionChanges(props.LaunchPermissions, old?.LaunchPermissions, await ec2.describeLaunchPermissions(imageId));
+    await ec2.modifyLaunchPermissions(imageId, add, remove);
+    log({ message: 'launch permissions', imageId, added: add, removed: remove });
+  }
+  if (props.ImdsSupport === 'v2.0') {
+    await ec2.requireImdsV2(imageId);
+  }
+  return answer;
 }
 
 /** The AMI an execution imported, or its failure as an error with the execution's reason. */

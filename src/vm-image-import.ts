@@ -12,12 +12,14 @@ import {
   Stack,
   TagManager,
   TagType,
+  Token,
 } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
@@ -41,6 +43,7 @@ import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurat
 import { acceptBucketFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
+import { allowSharedLaunches, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
 import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
 import { VmImportRole } from './vm-import-role';
 
@@ -267,6 +270,69 @@ export interface VmImageImportProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
+   * AWS accounts to share the AMI with: they may launch instances from it.
+   *
+   * An encrypted AMI is shared with the use of its key: the key policy of the key this
+   * construct creates lets each account's principals (their administrators then grant it
+   * through IAM) `kms:DescribeKey`, `Decrypt`, `ReEncrypt*`, `GenerateDataKey*`, and
+   * `kms:CreateGrant` for AWS resources. An Update that removes an account removes its
+   * launch permission; a `DESTROY` delete deregisters the AMI, which ends every share.
+   *
+   * Checked at synth: 12-digit account IDs, not this stack's own; with `encrypted` (the
+   * default), `encryptionKey` unset or a `kms.Key` of this stack, since the AWS managed EBS
+   * key cannot be shared and another key's policy is not this stack's to write.
+   *
+   * @see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html
+   * @default - shared with no account
+   */
+  readonly shareWithAccounts?: string[];
+
+  /**
+   * AWS Organizations organizations to share the AMI with, by ARN
+   * (`arn:aws:organizations::<management account>:organization/o-<id>`). The key policy
+   * allows their principals through `aws:PrincipalOrgID`.
+   *
+   * Checked at synth: organization ARNs; the key rule of `shareWithAccounts`.
+   *
+   * @default - shared with no organization
+   */
+  readonly shareWithOrganizations?: string[];
+
+  /**
+   * Organizational units to share the AMI with, by ARN
+   * (`arn:aws:organizations::<management account>:ou/o-<id>/ou-<id>`). The key policy allows
+   * their principals through `aws:PrincipalOrgPaths`.
+   *
+   * Checked at synth: organizational unit ARNs; the key rule of `shareWithAccounts`.
+   *
+   * @default - shared with no organizational unit
+   */
+  readonly shareWithOrganizationalUnits?: string[];
+
+  /**
+   * Publish the AMI's ID in an SSM parameter of this name (data type `aws:ec2:image`), so
+   * other stacks and tools find it with `ec2.MachineImage.fromSsmParameter(name)`. The
+   * parameter is created only once the AMI is available, and follows it on a re-import.
+   *
+   * Checked at synth: 1 to 1,011 characters of letters, digits and `. - _ /`, not starting
+   * with `aws` or `ssm`.
+   *
+   * @default - no parameter
+   */
+  readonly ssmParameterName?: string;
+
+  /**
+   * Require IMDSv2 of every instance launched from the AMI (`ImdsSupport` `v2.0`).
+   *
+   * EC2 cannot undo this on an AMI: once set, turning it off here changes nothing on the
+   * existing AMI (only a new import drops it). Most current operating systems and SDKs use
+   * IMDSv2, but old agents that call IMDSv1 would break, so it is off unless asked.
+   *
+   * @default false
+   */
+  readonly requireImdsv2?: boolean;
+
+  /**
    * How long to wait for EC2 to finish the import, counted from its start (time spent
    * waiting for EC2's concurrent-import quota counts too). When it runs out, the import
    * task is cancelled and the deployment fails with the task's last progress.
@@ -403,8 +469,11 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   public readonly encryptionKey?: kms.IKey;
   /** Tags for the import task, the AMI and its snapshots. */
   public readonly tags: TagManager;
+  /** The SSM parameter that publishes the AMI's ID, with `ssmParameterName`. */
+  public readonly parameter?: ssm.IStringParameter;
 
   private readonly platform?: Platform;
+  private readonly encrypted: boolean;
 
   constructor(scope: Construct, id: string, props: VmImageImportProps) {
     super(scope, id);
@@ -496,7 +565,17 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     start.node.addDependency(this.role, engine.executionsPolicy);
     waitCondition.addDependency(start.node.defaultChild as CfnResource);
 
-    const resultProperties: WireResultProperties = { ExecutionArn: start.ref, Tags: tags, RemovalPolicy: removalPolicy };
+    validateSharing(this, props, encrypted, this.encryptionKey);
+    if (encrypted && isShared(props) && this.encryptionKey instanceof kms.Key) {
+      allowSharedLaunches(this.encryptionKey, props);
+    }
+    const resultProperties: WireResultProperties = {
+      ExecutionArn: start.ref,
+      Tags: tags,
+      RemovalPolicy: removalPolicy,
+      LaunchPermissions: wireLaunchPermissions(props),
+      ImdsSupport: props.requireImdsv2 ? 'v2.0' : undefined,
+    };
     const result = new CustomResource(this, 'Result', {
       serviceToken: engine.serviceToken,
       serviceTimeout: ANSWER_TIMEOUT,
@@ -508,6 +587,29 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     this.importTaskId = result.getAttString(ATTR_IMPORT_TASK_ID);
     this.imageId = result.getAttString(ATTR_IMAGE_ID);
     this.snapshotIds = Fn.split(',', result.getAttString(ATTR_SNAPSHOT_IDS));
+    this.encrypted = encrypted;
+
+    if (props.ssmParameterName !== undefined) {
+      validateParameterName(props.ssmParameterName);
+      this.parameter = new ssm.StringParameter(this, 'Parameter', {
+        parameterName: props.ssmParameterName,
+        stringValue: this.imageId,
+        dataType: ssm.ParameterDataType.AWS_EC2_IMAGE,
+        description: `The AMI imported by ${this.node.path}`,
+      });
+    }
+  }
+
+  /**
+   * Lets a principal launch instances from the AMI: `ec2:RunInstances` on the AMI and, for
+   * an encrypted AMI, the key actions EC2 performs on its behalf (`kms:CreateGrant`,
+   * `Decrypt`, `DescribeKey`, `GenerateDataKeyWithoutPlaintext`, `ReEncrypt*`), only through
+   * EC2 in this Region (`kms:ViaService`). RunInstances also needs the instance's other
+   * resources (subnet, network interface, security group, volume, instance): grant those
+   * as for any launch.
+   */
+  public grantLaunch(grantee: iam.IGrantable): iam.Grant {
+    return grantLaunch(this, grantee, this.imageId, this.encrypted ? this.encryptionKey : undefined);
   }
 
   private createKey(encryptsImage: boolean): kms.Key {
@@ -596,4 +698,19 @@ function toWireClientData(data: ClientData): WireClientData {
     UploadEnd: data.uploadEnd?.toISOString(),
     UploadSize: data.uploadSize === undefined ? undefined : String(data.uploadSize.toGibibytes({ rounding: SizeRoundingBehavior.NONE })),
   };
+}
+
+const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]{1,1011}$/;
+
+function validateParameterName(name: string): void {
+  if (Token.isUnresolved(name)) {
+    return;
+  }
+  const bare = name.replace(/^\//, '').toLowerCase();
+  if (!PARAMETER_NAME.test(name) || bare.startsWith('aws') || bare.startsWith('ssm')) {
+    throw new Error(
+      `'ssmParameterName' is ${JSON.stringify(name)}; a parameter name has 1 to 1,011 letters, digits and . - _ /, ` +
+      "and does not start with 'aws' or 'ssm' (such as '/images/web-server').",
+    );
+  }
 }

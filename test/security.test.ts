@@ -138,7 +138,7 @@ describe('engine permissions', () => {
   test('the function\'s EC2 statements: tagging and removing only what carries this stack\'s tag, which it cannot add', () => {
     const ec2 = statements().filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ec2:')));
     expect(ec2).toEqual([
-      { Sid: 'DescribeImports', Effect: 'Allow', Action: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages'], Resource: '*' },
+      { Sid: 'DescribeImports', Effect: 'Allow', Action: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute'], Resource: '*' },
       { Sid: 'StartImports', Effect: 'Allow', Action: 'ec2:ImportImage', Resource: '*' },
       {
         Sid: 'TagNewImportTasks',
@@ -156,6 +156,13 @@ describe('engine permissions', () => {
           'StringEquals': ownedByThisStack,
           'ForAllValues:StringNotEquals': { 'aws:TagKeys': ['cdk-vm-import:stack-id'] },
         },
+      },
+      {
+        Sid: 'ShareThisStacksImports',
+        Effect: 'Allow',
+        Action: 'ec2:ModifyImageAttribute',
+        Resource: image,
+        Condition: { StringEquals: ownedByThisStack },
       },
       {
         Sid: 'RemoveThisStacksImports',

@@ -83,6 +83,17 @@ export interface WireResultProperties {
   readonly Tags?: WireTag[];
   /** 'retain' or 'destroy'. */
   readonly RemovalPolicy?: string;
+  /** Whom the AMI is shared with; absent: with no one. */
+  readonly LaunchPermissions?: WireLaunchPermissions;
+  /** 'v2.0' to require IMDSv2 of instances launched from the AMI (it cannot be undone). */
+  readonly ImdsSupport?: string;
+}
+
+/** Launch permissions of the AMI, in ModifyImageAttribute's terms. */
+export interface WireLaunchPermissions {
+  readonly UserIds: string[];
+  readonly OrganizationArns: string[];
+  readonly OrganizationalUnitArns: string[];
 }
 
 /** The steps of the state machine that run the handler function (its event's `Step`). */

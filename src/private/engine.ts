@@ -371,7 +371,7 @@ function grantHandlerEc2(role: iam.Role): void {
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'DescribeImports',
     // Describe actions have no resource-level permissions.
-    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages'],
+    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute'],
     resources: ['*'],
   }));
   role.addToPolicy(new iam.PolicyStatement({
@@ -396,6 +396,13 @@ function grantHandlerEc2(role: iam.Role): void {
       'StringEquals': ownedByThisStack,
       'ForAllValues:StringNotEquals': { 'aws:TagKeys': [TAG_STACK_ID] },
     },
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'ShareThisStacksImports',
+    // Launch permissions and IMDSv2 of the AMI: only this stack's.
+    actions: ['ec2:ModifyImageAttribute'],
+    resources: [image],
+    conditions: { StringEquals: ownedByThisStack },
   }));
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'RemoveThisStacksImports',

@@ -362,6 +362,43 @@ describe('updates in place', () => {
   });
 });
 
+describe('using the AMI', () => {
+  const ORG = 'arn:aws:organizations::111111111111:organization/o-a1b2c3d4e5';
+  const share = (userIds: string[], orgs: string[] = []) => ({ UserIds: userIds, OrganizationArns: orgs, OrganizationalUnitArns: [] });
+  const resultProps = (start: string, extra: Props) => ({ ExecutionArn: start, Tags: props().Tags, RemovalPolicy: 'destroy', ...extra });
+
+  test('the AMI is shared as asked, unshared on an Update that drops a principal, keeps shares made by hand, and IMDSv2 is set', async () => {
+    engine = await Engine.start();
+    const { start } = await engine.deploy(props({ RemovalPolicy: 'destroy' }));
+    const first = resultProps(start.PhysicalResourceId, { LaunchPermissions: share(['111122223333', '444455556666'], [ORG]), ImdsSupport: 'v2.0' });
+    const created = await engine.request('Create', 'Custom::VmImageImportResult', 'ImageResult', first);
+    expect(created.Status).toBe('SUCCESS');
+    const image = engine.ec2.state.images.get(created.PhysicalResourceId)!;
+    expect(image.launchPermissions).toEqual([{ userId: '111122223333' }, { userId: '444455556666' }, { organizationArn: ORG }]);
+    expect(image.imdsSupport).toBe('v2.0');
+    // Someone shares it by hand with another account: not this resource's to remove.
+    image.launchPermissions!.push({ userId: '999988887777' });
+    const second = resultProps(start.PhysicalResourceId, { LaunchPermissions: share(['111122223333']), ImdsSupport: 'v2.0' });
+    const updated = await engine.request('Update', 'Custom::VmImageImportResult', 'ImageResult', second, { physicalResourceId: created.PhysicalResourceId, oldProps: first });
+    expect(updated).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: created.PhysicalResourceId });
+    expect(image.launchPermissions).toEqual([{ userId: '111122223333' }, { userId: '999988887777' }]);
+    // DESTROY leaves no AMI, snapshot or launch permission behind.
+    const deleted = await engine.request('Delete', 'Custom::VmImageImportResult', 'ImageResult', second, { physicalResourceId: created.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    expect(engine.ec2.state.images.size).toBe(0);
+    expect(engine.ec2.state.snapshots.size).toBe(0);
+  });
+
+  test('a share EC2 refuses fails the stack with its message', async () => {
+    engine = await Engine.start();
+    const { start } = await engine.deploy(props());
+    const created = await engine.request('Create', 'Custom::VmImageImportResult', 'ImageResult',
+      resultProps(start.PhysicalResourceId, { LaunchPermissions: share(['not-an-account']) }));
+    expect(created.Status).toBe('FAILED');
+    expect(created.Reason).toMatch(/Invalid attribute item value "not-an-account" for userId item type/);
+  });
+});
+
 describe('delete after success', () => {
   test('RETAIN keeps the AMI and its snapshots', async () => {
     engine = await Engine.start();

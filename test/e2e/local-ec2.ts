@@ -196,6 +196,16 @@ export interface ImageState {
   readonly importTaskId?: string;
   state: string;
   tags: Ec2Tag[];
+  /** Launch permissions (ModifyImageAttribute): whom the AMI is shared with. */
+  launchPermissions?: LaunchPermissionState[];
+  /** `v2.0` once set: ImdsSupport cannot be unset. */
+  imdsSupport?: string;
+}
+
+export interface LaunchPermissionState {
+  readonly userId?: string;
+  readonly organizationArn?: string;
+  readonly organizationalUnitArn?: string;
 }
 
 export interface SnapshotState {
@@ -343,6 +353,8 @@ export class LocalEc2 {
       DeregisterImage: (p) => this.deregisterImage(p),
       DescribeSnapshots: (p) => this.describeSnapshots(p),
       DeleteSnapshot: (p) => this.deleteSnapshot(p),
+      ModifyImageAttribute: (p) => this.modifyImageAttribute(p),
+      DescribeImageAttribute: (p) => this.describeImageAttribute(p),
     };
   }
 
@@ -831,6 +843,51 @@ export class LocalEc2 {
       return el('snapshotId', d.snapshotId) + el('returnCode', deleted ? 'success' : 'error-generic');
     });
     return el('return', true) + xmlSet('deleteSnapshotResultSet', results);
+  }
+
+  /** Launch permissions (Add and Remove) and ImdsSupport, the attributes the engine sets. */
+  private modifyImageAttribute(p: QueryParams): string {
+    const id = requireParam(p, 'ImageId');
+    checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
+    const image = this.images.get(id) ?? throwError(imageNotFound([id]));
+    const parse = (prefix: string): LaunchPermissionState[] => structList(p, prefix).map((q) => ({
+      userId: q.UserId, organizationArn: q.OrganizationArn, organizationalUnitArn: q.OrganizationalUnitArn,
+    }));
+    const same = (a: LaunchPermissionState, b: LaunchPermissionState) =>
+      a.userId === b.userId && a.organizationArn === b.organizationArn && a.organizationalUnitArn === b.organizationalUnitArn;
+    const add = parse('LaunchPermission.Add');
+    const remove = parse('LaunchPermission.Remove');
+    for (const perm of add) {
+      if (perm.userId !== undefined && !/^\d{12}$/.test(perm.userId)) {
+        throw new Ec2Error('InvalidAMIAttributeItemValue', `Invalid attribute item value "${perm.userId}" for userId item type.`);
+      }
+    }
+    const current = image.launchPermissions ?? [];
+    image.launchPermissions = [...current.filter((c) => !remove.some((r) => same(r, c))), ...add.filter((a) => !current.some((c) => same(a, c)))];
+    const imds = p['ImdsSupport.Value'];
+    if (imds !== undefined) {
+      if (imds !== 'v2.0') {
+        throw new Ec2Error('InvalidParameterValue', `Invalid value '${imds}' for ImdsSupport.`);
+      }
+      image.imdsSupport = imds;
+    }
+    return el('return', true);
+  }
+
+  private describeImageAttribute(p: QueryParams): string {
+    const id = requireParam(p, 'ImageId');
+    const attribute = requireParam(p, 'Attribute');
+    checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
+    const image = this.images.get(id) ?? throwError(imageNotFound([id]));
+    if (attribute === 'launchPermission') {
+      const items = (image.launchPermissions ?? []).map((l) =>
+        el('userId', l.userId) + el('organizationArn', l.organizationArn) + el('organizationalUnitArn', l.organizationalUnitArn));
+      return el('imageId', id) + xmlSet('launchPermission', items);
+    }
+    if (attribute === 'imdsSupport') {
+      return el('imageId', id) + (image.imdsSupport ? struct('imdsSupport', el('value', image.imdsSupport)) : '');
+    }
+    throw new Ec2Error('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid.`);
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -1359,7 +1416,8 @@ function imageXml(img: ImageState): string {
     + el('hypervisor', 'xen')
     + el('enaSupport', true)
     + el('sriovNetSupport', 'simple')
-    + el('bootMode', img.bootMode);
+    + el('bootMode', img.bootMode)
+    + el('imdsSupport', img.imdsSupport);
 }
 
 function snapshotXml(s: SnapshotState): string {

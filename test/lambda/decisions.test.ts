@@ -29,6 +29,7 @@ import {
   userTags,
   WAIT_CONDITION_MARGIN_SECONDS,
   wireSeconds,
+  launchPermissionChanges,
 } from '../../lambda/decisions';
 import { executionOutcome, ExecutionState, retryDelaySeconds } from '../../lambda/steps';
 import { LIBRARY_TAG_COUNT } from '../../src/private/contract';
@@ -423,5 +424,20 @@ describe('executionOutcome', () => {
   test('a long error is cut to fit the response', () => {
     const outcome = executionOutcome('error', state({ Error: { Error: 'Error', Cause: 'x'.repeat(10_000) } }));
     expect(Buffer.byteLength(outcome.Reason!)).toBe(MAX_REASON_LENGTH);
+  });
+});
+
+describe('launchPermissionChanges', () => {
+  const perms = (users: string[], orgs: string[] = []) => ({ UserIds: users, OrganizationArns: orgs, OrganizationalUnitArns: [] });
+  test.each([
+    ['first share', perms(['111111111111']), undefined, [], { add: [{ UserId: '111111111111' }], remove: [] }],
+    ['already shared', perms(['111111111111']), perms(['111111111111']), [{ UserId: '111111111111' }], { add: [], remove: [] }],
+    ['an account dropped', perms([]), perms(['111111111111', '222222222222']), [{ UserId: '111111111111' }, { UserId: '222222222222' }],
+      { add: [], remove: [{ UserId: '111111111111' }, { UserId: '222222222222' }] }],
+    ['a share made by hand is kept', perms(['111111111111']), perms(['111111111111']), [{ UserId: '111111111111' }, { UserId: '333333333333' }], { add: [], remove: [] }],
+    ['a dropped share already gone is not removed again', undefined, perms(['111111111111']), [], { add: [], remove: [] }],
+    ['an organization', perms([], ['arn:aws:organizations::1:organization/o-1']), undefined, [], { add: [{ OrganizationArn: 'arn:aws:organizations::1:organization/o-1' }], remove: [] }],
+  ])('%s', (_name, desired, previous, current, expected) => {
+    expect(launchPermissionChanges(desired, previous, current)).toEqual(expected);
   });
 });
