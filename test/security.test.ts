@@ -90,10 +90,8 @@ describe('cdk-nag AwsSolutions', () => {
       'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineExecutionsPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineHandlerRoleDefaultPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportEngineStateMachineRoleDefaultPolicy',
+      'AWS::IAM::Policy AwsSolutions-IAM5 CdkVmImportSharedRoleDefaultPolicy',
       'AWS::IAM::Policy AwsSolutions-IAM5 SharedRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 WebRoleDefaultPolicy',
-      'AWS::IAM::Policy AwsSolutions-IAM5 FromUrlRoleDefaultPolicy',
-      'AWS::S3::Bucket AwsSolutions-S1 FromUrlBucket',
       'AWS::StepFunctions::StateMachine AwsSolutions-SF1 CdkVmImportEngineStateMachine',
       'AWS::StepFunctions::StateMachine AwsSolutions-SF2 CdkVmImportEngineStateMachine',
     ].sort());
@@ -199,7 +197,7 @@ describe('engine permissions', () => {
 
   test('iam:PassRole only on the import role', () => {
     const pass = statements().filter((s) => JSON.stringify(s.Action).includes('iam:'));
-    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImportRole[0-9A-F]{8}$/), 'Arn'] } }]);
+    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^CdkVmImportSharedRole[0-9A-F]{8}$/), 'Arn'] } }]);
   });
 
   test('cloudformation:SignalResource only on this stack', () => {
@@ -271,19 +269,20 @@ describe('engine permissions', () => {
     expect(stars.map((s) => s.Sid)).toEqual(['DescribeImports', 'StartImports']);
   });
 
-  test('two imports add a PassRole each to the one function role', () => {
+  test('imports add a PassRole to the one function role for each role they use: the stack\'s, and one passed in', () => {
     const stack = new Stack(new App(), 'Test', { env: ENV });
     new VmImageImport(stack, 'A', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
-    new VmImageImport(stack, 'B', { diskImages: [DiskImage.fromImportBucket('b.vmdk')], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'A2', { diskImages: [DiskImage.fromImportBucket('a2.vmdk')], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'B', { diskImages: [DiskImage.fromImportBucket('b.vmdk')], licenseType: LicenseType.BYOL, role: new VmImportRole(stack, 'BRole') });
     const pass = statements(Template.fromStack(stack)).filter((s) => JSON.stringify(s.Action).includes('iam:PassRole'));
     const roles = pass.flatMap((s) => [s.Resource].flat()).map((r: any) => r['Fn::GetAtt'][0].replace(/[0-9A-F]{8}$/, '')).sort();
-    expect(roles).toEqual(['ARole', 'BRole']);
+    expect(roles).toEqual(['BRole', 'CdkVmImportSharedRole']);
   });
 });
 
 test('license configurations add License Manager actions to the import role, only when set', () => {
   const stack = new Stack(new App(), 'Test', { env: ENV });
-  new VmImageImport(stack, 'Plain', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
+  new VmImageImport(stack, 'Plain', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL, role: new VmImportRole(stack, 'PlainRole') });
   new VmImageImport(stack, 'Licensed', {
     diskImages: [DiskImage.fromImportBucket('a.vmdk')],
     licenseType: LicenseType.BYOL,
@@ -295,7 +294,7 @@ test('license configurations add License Manager actions to the import role, onl
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
     .filter((s: any) => JSON.stringify(s.Action).includes('license-manager'));
   expect(licenseStatements('PlainRole')).toEqual([]);
-  expect(licenseStatements('LicensedRole')).toEqual([
+  expect(licenseStatements('CdkVmImportSharedRole')).toEqual([
     { Effect: 'Allow', Action: ['license-manager:GetLicenseConfiguration', 'license-manager:UpdateLicenseSpecificationsForResource'], Resource: LICENSE_ARN },
     { Effect: 'Allow', Action: 'license-manager:ListLicenseSpecificationsForResource', Resource: '*' },
   ]);

@@ -8,6 +8,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
 import { acceptNagFindings } from './nag';
+import { SharedChoice, showRemovalPolicy } from './shared';
 
 /** The handler bundle, built by esbuild before compile and shipped in the package. */
 const HANDLER_ASSET = path.join(__dirname, '..', '..', 'assets', 'lambda', 'index');
@@ -48,6 +49,7 @@ export class VmImportEngine extends Construct {
   public readonly executionsPolicy: iam.Policy;
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
+  private readonly logGroupRemoval = new SharedChoice('logGroupRemovalPolicy', "the stack's engine log group", showRemovalPolicy);
 
   private constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -104,6 +106,15 @@ export class VmImportEngine extends Construct {
       ],
     });
     this.acceptNagFindings();
+  }
+
+  /**
+   * What `cdk destroy` does with the log group (retained unless asked): every import of the
+   * stack shares it, so every import must ask the same.
+   */
+  public useLogGroupRemovalPolicy(by: Construct, policy: RemovalPolicy): void {
+    this.logGroupRemoval.agree(by, policy);
+    this.logGroup.applyRemovalPolicy(policy);
   }
 
   private definition(handler: lambda.IFunction): sfn.IChainable {
