@@ -38,6 +38,7 @@ import {
 } from './private/contract';
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
 import { grantEncryptSnapshots, grantLicenseConfigurations, roleForGrants } from './private/grants';
+import { acceptNagFindings } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { SharedBucketOptions, SharedImportResources } from './private/shared';
@@ -453,6 +454,15 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     };
     const disks = props.diskImages.map((disk) => disk.bind(this, bindOptions));
     validateDisks(this, props, disks);
+    const grantsPolicy = grantRole === this.role ? undefined : grantRole.node.tryFindChild('Policy');
+    if (grantsPolicy) {
+      acceptNagFindings(grantsPolicy, [{
+        id: 'AwsSolutions-IAM5',
+        reason: "This stack's grants to a role of another stack: kms:GenerateDataKey*/ReEncrypt* on the one key that encrypts the snapshots, " +
+          'per the VM Import User Guide, and read access to exactly the disk images of this import.',
+        appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
+      }]);
+    }
 
     const engine = VmImportEngine.getOrCreate(this);
     engine.useLogGroupRemovalPolicy(this, props.logGroupRemovalPolicy ?? RemovalPolicy.RETAIN);
