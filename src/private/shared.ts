@@ -66,7 +66,6 @@ export class SharedImportResources extends Construct {
   }
 
   private key?: kms.Key;
-  private keyAllowsAutoScaling = false;
   private bucket?: s3.Bucket;
   private role?: VmImportRole;
 
@@ -94,11 +93,10 @@ export class SharedImportResources extends Construct {
       description: `Encrypts the disk images and AMI snapshots of the VM image imports of ${Stack.of(this).stackName}`,
       removalPolicy,
     });
-    if (encryptsImages && !this.keyAllowsAutoScaling) {
+    if (encryptsImages) {
       // The README offers the AMI to Auto Scaling groups, whose service-linked role only
-      // the key policy can allow.
+      // the key policy can allow. (A second call adds nothing: CDK drops repeated statements.)
       allowAutoScalingLaunches(this.key);
-      this.keyAllowsAutoScaling = true;
     }
     return this.key;
   }
