@@ -71,9 +71,10 @@ export interface DiskImageBindOptions {
   readonly role: iam.IRole;
 
   /**
-   * The import's disk image bucket: the one passed to the import, or the stack's, which
-   * reading this property creates if no import of the stack has yet (so read it only when
-   * the disk is in it).
+   * The import's disk image bucket: the one passed to the import, or the stack's.
+   *
+   * Reading this property creates the stack's bucket if no import of the stack has yet, so
+   * read it only when the disk is in it.
    */
   readonly bucket: s3.IBucket;
 

@@ -94,8 +94,9 @@ export interface VmImageImportProps {
   readonly bucket?: s3.IBucket;
 
   /**
-   * What happens to the stack's bucket when the stack is deleted (or the bucket leaves it):
-   * `RETAIN` keeps it and the disk images in it, `DESTROY` deletes every object version and
+   * What `cdk destroy` does with the stack's disk image bucket.
+   *
+   * When the stack is deleted (or the bucket leaves it), `RETAIN` keeps it and the disk images in it, `DESTROY` deletes every object version and
    * then the bucket (through aws-cdk-lib's `autoDeleteObjects`, which adds a function to the
    * stack). Every import of the stack that uses the bucket must choose the same.
    *
@@ -171,8 +172,9 @@ export interface VmImageImportProps {
   readonly encryptionKey?: kms.IKey;
 
   /**
-   * What happens to the stack's key when the stack is deleted (or the key leaves it):
-   * `RETAIN` keeps it, `DESTROY` schedules its deletion (KMS waits 30 days, during which the
+   * What `cdk destroy` does with the stack's KMS key.
+   *
+   * When the stack is deleted (or the key leaves it), `RETAIN` keeps it, `DESTROY` schedules its deletion (KMS waits 30 days, during which the
    * deletion can be cancelled). Once the key is deleted, snapshots and AMIs it encrypts can
    * never be read again: with `DESTROY` here and `removalPolicy` `RETAIN`, synth gives a
    * warning. Every import of the stack that uses the key must choose the same.
@@ -186,8 +188,9 @@ export interface VmImageImportProps {
   readonly encryptionKeyRemovalPolicy?: RemovalPolicy;
 
   /**
-   * What happens to the log group of the stack's import engine when the stack is deleted:
-   * `RETAIN` keeps it (with its one-year retention), `DESTROY` deletes it. Every import of
+   * What `cdk destroy` does with the log group of the stack's import engine.
+   *
+   * When the stack is deleted, `RETAIN` keeps it (with its one-year retention), `DESTROY` deletes it. Every import of
    * the stack shares the engine, so every import must choose the same.
    *
    * Checked at synth: `RETAIN` or `DESTROY`; the same on every import of the stack.
@@ -532,9 +535,10 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   }
 
   /**
-   * The disk image bucket: the one passed in, or the stack's, which reading this attribute
-   * creates if no import of the stack has yet (an import whose disks do not read it creates
-   * none). A pipeline can upload to it (`image.bucket.grantPut(role)`) for
+   * The disk image bucket: the one passed in, or the stack's.
+   *
+   * Reading this attribute creates the stack's bucket if no import of the stack has yet (an
+   * import whose disks do not read it creates none). A pipeline can upload to it (`image.bucket.grantPut(role)`) for
    * `DiskImage.fromImportBucket`.
    */
   public get bucket(): s3.IBucket {

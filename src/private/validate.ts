@@ -242,7 +242,7 @@ export function validateResources(scope: Construct, props: VmImageImportProps): 
     if (!Resource.isOwnedResource(props.role) && known(roleName) && roleName.toLowerCase() === 'vmimport') {
       Annotations.of(scope).addWarningV2('cdk-vm-import:sharedVmimportRole',
         `'role' is ${show(roleName)}, the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. ` +
-        'Leave `role` unset to give this import a role of its own.');
+        'Leave `role` unset to use the stack\'s own import role, which only this stack uses.');
     }
   }
   if (props.bucket) {
