@@ -96,9 +96,10 @@ export interface VmImageImportProps {
   /**
    * What `cdk destroy` does with the stack's disk image bucket.
    *
-   * When the stack is deleted (or the bucket leaves it), `RETAIN` keeps it and the disk images in it, `DESTROY` deletes every object version and
-   * then the bucket (through aws-cdk-lib's `autoDeleteObjects`, which adds a function to the
-   * stack). Every import of the stack that uses the bucket must choose the same.
+   * When the stack is deleted (or the bucket leaves it), `RETAIN` keeps it and the disk
+   * images in it, `DESTROY` deletes every object version and then the bucket (through
+   * aws-cdk-lib's `autoDeleteObjects`, which adds a function to the stack). Every import of
+   * the stack that uses the bucket must choose the same.
    *
    * Checked at synth: `RETAIN` or `DESTROY`; not with `bucket` (a bucket passed in keeps its
    * own policy); the same on every import that uses the stack's bucket.
@@ -174,10 +175,11 @@ export interface VmImageImportProps {
   /**
    * What `cdk destroy` does with the stack's KMS key.
    *
-   * When the stack is deleted (or the key leaves it), `RETAIN` keeps it, `DESTROY` schedules its deletion (KMS waits 30 days, during which the
-   * deletion can be cancelled). Once the key is deleted, snapshots and AMIs it encrypts can
-   * never be read again: with `DESTROY` here and `removalPolicy` `RETAIN`, synth gives a
-   * warning. Every import of the stack that uses the key must choose the same.
+   * When the stack is deleted (or the key leaves it), `RETAIN` keeps it, `DESTROY` schedules
+   * its deletion (KMS waits 30 days, during which the deletion can be cancelled). Once the key
+   * is deleted, snapshots and AMIs it encrypts can never be read again: with `DESTROY` here
+   * and `removalPolicy` `RETAIN`, synth gives a warning. Every import of the stack that uses
+   * the key must choose the same.
    *
    * Checked at synth: `RETAIN` or `DESTROY`; not when this import can use no key of the stack
    * (`encryptionKey` or `encrypted: false`, together with `bucket`); the same on every import
@@ -190,8 +192,9 @@ export interface VmImageImportProps {
   /**
    * What `cdk destroy` does with the log group of the stack's import engine.
    *
-   * When the stack is deleted, `RETAIN` keeps it (with its one-year retention), `DESTROY` deletes it. Every import of
-   * the stack shares the engine, so every import must choose the same.
+   * When the stack is deleted, `RETAIN` keeps it (with its one-year retention), `DESTROY`
+   * deletes it. Every import of the stack shares the engine, so every import must choose the
+   * same.
    *
    * Checked at synth: `RETAIN` or `DESTROY`; the same on every import of the stack.
    *
@@ -538,8 +541,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
    * The disk image bucket: the one passed in, or the stack's.
    *
    * Reading this attribute creates the stack's bucket if no import of the stack has yet (an
-   * import whose disks do not read it creates none). A pipeline can upload to it (`image.bucket.grantPut(role)`) for
-   * `DiskImage.fromImportBucket`.
+   * import whose disks do not read it creates none). A pipeline can upload to it
+   * (`image.bucket.grantPut(role)`) for `DiskImage.fromImportBucket`.
    */
   public get bucket(): s3.IBucket {
     return this.givenBucket ?? SharedImportResources.of(this).useBucket(this, this.bucketOptions);
