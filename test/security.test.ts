@@ -64,6 +64,24 @@ describe('cdk-nag AwsSolutions', () => {
     expect(nagFindings(stack)).toEqual([]);
   });
 
+  test('an import granting a role of another stack, and a stack bucket removed by DESTROY, add no unsuppressed findings', () => {
+    const app = new App();
+    const a = new Stack(app, 'Roles', { env: ENV });
+    const role = new VmImportRole(a, 'Role');
+    const b = new Stack(app, 'Importer', { env: ENV });
+    new VmImageImport(b, 'Import', {
+      diskImages: [DiskImage.fromImportBucket('builds/web.vmdk')],
+      role,
+      licenseType: LicenseType.BYOL,
+      accessLogsBucket: s3.Bucket.fromBucketName(b, 'Logs', 'my-access-logs'),
+      bucketRemovalPolicy: RemovalPolicy.DESTROY,
+    });
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    app.synth();
+    expect(nagFindings(b)).toEqual([]);
+    expect(nagFindings(a)).toEqual([]);
+  });
+
   test('the check sees a planted violation', () => {
     const app = new App();
     const stack = everyFeatureStack(app);
