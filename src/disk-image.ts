@@ -71,7 +71,10 @@ export interface DiskImageBindOptions {
   readonly role: iam.IRole;
 
   /**
-   * The import's disk image bucket.
+   * The import's disk image bucket: the one passed to the import, or the stack's.
+   *
+   * Reading this property creates the stack's bucket if no import of the stack has yet, so
+   * read it only when the disk is in it.
    */
   readonly bucket: s3.IBucket;
 
@@ -172,8 +175,9 @@ export abstract class DiskImage {
   }
 
   /**
-   * A disk image object in the import's own bucket (`VmImageImport.bucket`), such as one
-   * a build pipeline uploads there.
+   * A disk image object in the import's bucket (`VmImageImport.bucket`: the one passed to
+   * the import, or else the stack's, created for the first import that reads it), such as
+   * one a build pipeline uploads there.
    *
    * @param key the object key of the disk image
    */

@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import {
+  Annotations,
   CfnResource,
   CfnWaitCondition,
   CustomResource,
@@ -22,7 +23,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DiskImage, DiskImageConfig } from './disk-image';
+import { DiskImage, DiskImageBindOptions, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, ClientData, Hypervisor, LicenseType, Platform } from './import-options';
 import {
   ATTR_IMAGE_ID,
@@ -39,13 +40,13 @@ import {
 } from './private/contract';
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
 import { validateEngineSettings } from './private/engine-settings';
-import { allowAutoScalingLaunches, grantEncryptSnapshots, grantLicenseConfigurations } from './private/grants';
-import { acceptBucketFindings } from './private/nag';
+import { grantEncryptSnapshots, grantLicenseConfigurations, roleForGrants } from './private/grants';
+import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
+import { SharedBucketOptions, SharedImportResources } from './private/shared';
 import { allowSharedLaunches, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
 import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
-import { VmImportRole } from './vm-import-role';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
 /** How long CloudFormation waits for the engine's function to answer a custom resource request. */
@@ -77,7 +78,11 @@ export interface VmImageImportProps {
    * `vmimport` role (named in any case: IAM ignores it) gives a warning, since this stack
    * then adds permissions to a shared role.
    *
-   * @default - a new `VmImportRole`
+   * A role of another stack is granted through a policy in this stack, attached to the role
+   * by name: that stack's template does not change and deploys without this one.
+   *
+   * @default - the stack's `VmImportRole`, one per stack, shared by its imports that pass no
+   * role: it reads exactly the disk images of those imports and uses exactly their keys
    */
   readonly role?: iam.IRole;
 
@@ -87,20 +92,39 @@ export interface VmImageImportProps {
    *
    * Checked at synth: it must be in the stack's Region; another account gives a warning.
    *
-   * @default - a new bucket: SSL only, public access blocked, versioned, encrypted with
-   * `encryptionKey`, retained when the stack is deleted
+   * @default - the stack's bucket, one per stack, created only when an import of the stack
+   * reads from it (`DiskImage.fromImportBucket`) or reads its `bucket` attribute: SSL only,
+   * public access blocked, versioned, encrypted with the stack's key, retained when the stack
+   * is deleted unless `bucketRemovalPolicy` says otherwise
    */
   readonly bucket?: s3.IBucket;
 
   /**
-   * Where the created bucket writes its server access logs.
+   * What `cdk destroy` does with the stack's disk image bucket.
+   *
+   * When the stack is deleted (or the bucket leaves it), `RETAIN` keeps it and the disk
+   * images in it, `DESTROY` deletes every object version and then the bucket (through
+   * aws-cdk-lib's `autoDeleteObjects`, which adds a function to the stack). Every import of
+   * the stack that uses the bucket must choose the same.
+   *
+   * Checked at synth: `RETAIN` or `DESTROY`; not with `bucket` (a bucket passed in keeps its
+   * own policy); the same on every import that uses the stack's bucket.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly bucketRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * Where the created bucket writes its server access logs. The stack's bucket is shared:
+   * every import that uses it must give the same.
    *
    * @default - no server access logs
    */
   readonly accessLogsBucket?: s3.IBucket;
 
   /**
-   * The key prefix of the created bucket's server access logs.
+   * The key prefix of the created bucket's server access logs. The stack's bucket is shared:
+   * every import that uses it must give the same.
    *
    * @default - no prefix
    */
@@ -109,7 +133,8 @@ export interface VmImageImportProps {
   /**
    * Delete disk images from the created bucket this long after they are uploaded (and
    * their old versions as long after they are replaced). An AMI does not depend on its
-   * disk image once imported.
+   * disk image once imported. The stack's bucket is shared: every import that uses it must
+   * give the same.
    *
    * Checked at synth: a `Duration`.
    *
@@ -143,14 +168,45 @@ export interface VmImageImportProps {
    * `Client.InternalError: Client error on launch`.
    *
    * @see https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
-   * @default - a new key with rotation enabled, when `encrypted` is true or a bucket is
-   * created. When it encrypts the AMI, its key policy also allows Auto Scaling's
+   * @default - the stack's key, one per stack, shared by its imports that pass no key, with
+   * rotation enabled; created only when an import encrypts with it or the stack's bucket is
+   * created. When it encrypts an AMI, its key policy also allows Auto Scaling's
    * service-linked role `AWSServiceRoleForAutoScaling` to use it (the statements above), so
    * Auto Scaling groups can launch the AMI. The role is named by an `aws:PrincipalArn`
    * condition, because KMS rejects a key policy whose principal does not exist yet (as in an
    * account that has never used Auto Scaling).
    */
   readonly encryptionKey?: kms.IKey;
+
+  /**
+   * What `cdk destroy` does with the stack's KMS key.
+   *
+   * When the stack is deleted (or the key leaves it), `RETAIN` keeps it, `DESTROY` schedules
+   * its deletion (KMS waits 30 days, during which the deletion can be cancelled). Once the key
+   * is deleted, snapshots and AMIs it encrypts can never be read again: with `DESTROY` here
+   * and `removalPolicy` `RETAIN`, synth gives a warning. Every import of the stack that uses
+   * the key must choose the same.
+   *
+   * Checked at synth: `RETAIN` or `DESTROY`; not when this import can use no key of the stack
+   * (`encryptionKey` or `encrypted: false`, together with `bucket`); the same on every import
+   * that uses the stack's key.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly encryptionKeyRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * What `cdk destroy` does with the log group of the stack's import engine.
+   *
+   * When the stack is deleted, `RETAIN` keeps it (with its one-year retention), `DESTROY`
+   * deletes it. Every import of the stack shares the engine, so every import must choose the
+   * same.
+   *
+   * Checked at synth: `RETAIN` or `DESTROY`; the same on every import of the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly logGroupRemovalPolicy?: RemovalPolicy;
 
   /**
    * A description of the import task and the AMI.
@@ -418,8 +474,9 @@ export interface VmImageImportProps {
  * Imports a virtual machine disk image into an Amazon Machine Image with EC2 VM Import.
  *
  * A custom resource calls `ImportImage`, waits for the import task to complete and returns
- * the AMI's ID. The construct creates what VM Import needs: the service role, a bucket for
- * disk images and a KMS key that encrypts the AMI's snapshots; each can be passed in.
+ * the AMI's ID. The construct creates what VM Import needs, once per stack and only when used:
+ * the service role, a KMS key that encrypts the AMI's snapshots and, for
+ * `DiskImage.fromImportBucket`, a bucket for disk images; each can be passed in.
  * It is an `ec2.IMachineImage`, so an instance can be launched from it directly.
  *
  * @see https://docs.aws.amazon.com/vm-import/latest/userguide/what-is-vmimport.html
@@ -457,14 +514,12 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   public readonly stateMachine: sfn.IStateMachine;
   /** The log group of the stack's import engine (its function and state machine). */
   public readonly logGroup: logs.ILogGroup;
-  /** The service role VM Import assumes. */
+  /** The service role VM Import assumes: the one passed in, or the stack's. */
   public readonly role: iam.IRole;
-  /** The disk image bucket. */
-  public readonly bucket: s3.IBucket;
   /**
-   * The KMS key that encrypts the AMI's snapshots.
+   * The KMS key that encrypts the AMI's snapshots: the one passed in, or the stack's.
    *
-   * Undefined when the snapshots are not encrypted and no bucket was created.
+   * Undefined when the snapshots are not encrypted.
    */
   public readonly encryptionKey?: kms.IKey;
   /** Tags for the import task, the AMI and its snapshots. */
@@ -474,6 +529,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 
   private readonly platform?: Platform;
   private readonly encrypted: boolean;
+  private readonly givenBucket?: s3.IBucket;
+  private readonly bucketOptions: SharedBucketOptions;
 
   constructor(scope: Construct, id: string, props: VmImageImportProps) {
     super(scope, id);
@@ -496,21 +553,59 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     // Tags.of() sets tags when aspects run, before validations: check all of them then.
     this.node.addValidation({ validate: () => validateAmiTags(this.tags.tagValues()) });
 
-    this.encryptionKey = props.encryptionKey ?? (encrypted || !props.bucket ? this.createKey(encrypted) : undefined);
-
-    this.bucket = props.bucket ?? this.createBucket(props);
-    this.role = props.role ?? new VmImportRole(this, 'Role');
+    // The key, bucket and role are the stack's unless passed in: one of each per stack, each
+    // made when an import first uses it.
+    const shared = SharedImportResources.of(this);
+    const keyRemovalPolicy = props.encryptionKeyRemovalPolicy ?? RemovalPolicy.RETAIN;
+    this.encryptionKey = props.encryptionKey ?? (encrypted ? shared.useKey(this, keyRemovalPolicy, true) : undefined);
+    this.givenBucket = props.bucket;
+    this.bucketOptions = {
+      removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
+      keyRemovalPolicy,
+      diskImageExpiration: props.diskImageExpiration,
+      accessLogsBucket: props.accessLogsBucket,
+      accessLogsPrefix: props.accessLogsPrefix,
+    };
+    this.role = props.role ?? shared.useRole();
+    const grantRole = roleForGrants(this, this.role);
     if (encrypted && this.encryptionKey) {
-      grantEncryptSnapshots(this.role, this.encryptionKey);
+      grantEncryptSnapshots(grantRole, this.encryptionKey);
+      if (props.encryptionKey === undefined && keyRemovalPolicy === RemovalPolicy.DESTROY && props.removalPolicy !== RemovalPolicy.DESTROY) {
+        Annotations.of(this).addWarningV2('cdk-vm-import:keyDestroyedImageKept',
+          "'encryptionKeyRemovalPolicy' is DESTROY but 'removalPolicy' keeps the AMI: once the stack is deleted and KMS deletes the key, " +
+          "the kept AMI and its snapshots can never be read again. Set 'removalPolicy: RemovalPolicy.DESTROY' too, or keep the key.");
+      }
     }
     if (props.licenseConfigurationArns?.length) {
-      grantLicenseConfigurations(this.role, props.licenseConfigurationArns);
+      grantLicenseConfigurations(grantRole, props.licenseConfigurationArns);
     }
 
-    const disks = props.diskImages.map((disk) => disk.bind(this, { role: this.role, bucket: this.bucket, bootMode: props.bootMode }));
+    // The stack's bucket is made only if a disk reads it (DiskImage.fromImportBucket).
+    const self = this;
+    const bindOptions: DiskImageBindOptions = {
+      role: grantRole,
+      bootMode: props.bootMode,
+      get bucket() {
+        return self.bucket;
+      },
+    };
+    const disks = props.diskImages.map((disk) => disk.bind(this, bindOptions));
     validateDisks(this, props, disks);
+    const grantsPolicy = grantRole === this.role ? undefined : grantRole.node.tryFindChild('Policy');
+    if (grantsPolicy) {
+      acceptNagFindings(grantsPolicy, [{
+        id: 'AwsSolutions-IAM5',
+        reason: "This stack's grants to a role of another stack: kms:GenerateDataKey*/ReEncrypt* on the one key that encrypts the snapshots, " +
+          'per the VM Import User Guide, and read access to exactly the disk images of this import.',
+        appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
+      }]);
+      acceptInPacks(grantsPolicy, 'IAMNoInlinePolicy', COMPLIANCE_PACKS,
+        "This stack's grants to a role of another stack are a policy of this stack attached to that role, so that the other stack's " +
+        'template does not change: a customer managed policy would hold the same statements for the same one role.');
+    }
 
     const engine = VmImportEngine.getOrCreate(this, engineSettings);
+    engine.useLogGroupRemovalPolicy(this, props.logGroupRemovalPolicy ?? RemovalPolicy.RETAIN);
     this.role.grantPassRole(engine.handlerRole);
     this.stateMachine = engine.stateMachine;
     this.logGroup = engine.logGroup;
@@ -562,12 +657,12 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     });
     // The execution needs the import role and its policies before ImportImage runs, and the
     // function needs its permissions on the state machine.
-    start.node.addDependency(this.role, engine.executionsPolicy);
+    start.node.addDependency(this.role, grantRole, engine.executionsPolicy);
     waitCondition.addDependency(start.node.defaultChild as CfnResource);
 
     validateSharing(this, props, encrypted, this.encryptionKey);
     if (encrypted && isShared(props) && this.encryptionKey instanceof kms.Key) {
-      allowSharedLaunches(this.encryptionKey, props);
+      allowSharedLaunches(this, this.encryptionKey, props);
     }
     const resultProperties: WireResultProperties = {
       ExecutionArn: start.ref,
@@ -612,41 +707,15 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     return grantLaunch(this, grantee, this.imageId, this.encrypted ? this.encryptionKey : undefined);
   }
 
-  private createKey(encryptsImage: boolean): kms.Key {
-    const key = new kms.Key(this, 'Key', {
-      enableKeyRotation: true,
-      description: `Encrypts the disk images and AMI snapshots of ${this.node.path}`,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    if (encryptsImage) {
-      // The README offers the AMI to Auto Scaling groups, whose service-linked role only
-      // the key policy can allow.
-      allowAutoScalingLaunches(key);
-    }
-    return key;
-  }
-
-  private createBucket(props: VmImageImportProps): s3.Bucket {
-    const expiration = props.diskImageExpiration;
-    const bucket = new s3.Bucket(this, 'Bucket', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.encryptionKey,
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: props.accessLogsPrefix,
-      lifecycleRules: [{
-        abortIncompleteMultipartUploadAfter: Duration.days(7),
-        expiration,
-        noncurrentVersionExpiration: expiration,
-      }],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acceptBucketFindings(bucket, props.accessLogsBucket !== undefined);
-    return bucket;
+  /**
+   * The disk image bucket: the one passed in, or the stack's.
+   *
+   * Reading this attribute creates the stack's bucket if no import of the stack has yet (an
+   * import whose disks do not read it creates none). A pipeline can upload to it
+   * (`image.bucket.grantPut(role)`) for `DiskImage.fromImportBucket`.
+   */
+  public get bucket(): s3.IBucket {
+    return this.givenBucket ?? SharedImportResources.of(this).useBucket(this, this.bucketOptions);
   }
 
   /**

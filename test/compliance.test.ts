@@ -3,13 +3,14 @@
  * default one and one whose engine runs in a VPC have no unsuppressed error or warning
  * under any of them, and each pack does report a violation planted beside the imports.
  */
-import { App, Aspects, IAspect, Stack } from 'aws-cdk-lib';
+import { App, Aspects, IAspect, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { defaultStack, everyFeatureStack, vpcStack } from './support/stacks';
+import { DiskImage, LicenseType, VmImageImport, VmImportRole } from '../src';
+import { accessLogsBucket, defaultStack, ENV, everyFeatureStack, vpcStack } from './support/stacks';
 
 interface Pack {
   readonly prefix: string;
@@ -25,7 +26,25 @@ const PACKS: Pack[] = [
   { prefix: 'PCI.DSS.321', checks: () => new PCIDSS321Checks(), planted: ['/Planted/Logs/Resource: PCI.DSS.321-CloudWatchLogGroupEncrypted'] },
   { prefix: 'Serverless', checks: () => new ServerlessChecks(), planted: ['/Planted/Logs/Resource: Serverless-CloudWatchLogGroupRetentionPeriod'] },
 ];
-const STACKS: Array<[string, (app: App) => Stack]> = [['every feature', everyFeatureStack], ['default', defaultStack], ['engine in a VPC', vpcStack]];
+/** An import granting a role of another stack, with the stack's bucket removed by DESTROY. */
+function crossStackStack(app: App): Stack {
+  const roles = new Stack(app, 'Roles', { env: ENV });
+  const role = new VmImportRole(roles, 'Role');
+  const importer = new Stack(app, 'Importer', { env: ENV });
+  new VmImageImport(importer, 'Import', {
+    diskImages: [DiskImage.fromImportBucket('builds/web.vmdk')],
+    role,
+    licenseType: LicenseType.BYOL,
+    accessLogsBucket: accessLogsBucket(importer),
+    bucketRemovalPolicy: RemovalPolicy.DESTROY,
+  });
+  return importer;
+}
+
+const STACKS: Array<[string, (app: App) => Stack]> = [
+  ['every feature', everyFeatureStack], ['default', defaultStack], ['engine in a VPC', vpcStack],
+  ['role of another stack, bucket removed by DESTROY', crossStackStack],
+];
 
 /** The pack's unsuppressed errors and warnings, as `path: rule`, with the stack's name left out. */
 function findings(stack: Stack, prefix: string): string[] {

@@ -21,6 +21,9 @@ const image = new VmImageImport(stack, 'Image', {
   licenseType: LicenseType.BYOL,
   tags: { purpose: 'integ' },
   removalPolicy: RemovalPolicy.DESTROY,
+  // A test leaves nothing behind: the stack's key (scheduled for deletion) and the engine's logs go too.
+  encryptionKeyRemovalPolicy: RemovalPolicy.DESTROY,
+  logGroupRemovalPolicy: RemovalPolicy.DESTROY,
 });
 
 const integ = new IntegTest(app, 'VmImageImportTest', { testCases: [stack] });

@@ -21,15 +21,14 @@ describe('cdk-nag acceptances', () => {
     }
     const packs = ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'];
     const inPacks = (rule: string, line: (id: string) => string) => packs.map((pack) => line(`${pack}-${rule}`));
+    // The engine's policies, the stack's import role's, and the role the test stack passes in ('Shared').
     const policies = ['CdkVmImportEngineExecutionsPolicy', 'CdkVmImportEngineHandlerRoleDefaultPolicy', 'CdkVmImportEngineStateMachineRoleDefaultPolicy',
-      'SharedRoleDefaultPolicy', 'WebRoleDefaultPolicy', 'FromUrlRoleDefaultPolicy'];
+      'CdkVmImportSharedRoleDefaultPolicy', 'SharedRoleDefaultPolicy'];
     expect(accepted.map(([id, type, rule]) => `${type} ${rule} ${id.replace(/[0-9A-F]{8}$/, '')}`).sort()).toEqual([
       ...policies.map((p) => `AWS::IAM::Policy AwsSolutions-IAM5 ${p}`),
       ...policies.flatMap((p) => inPacks('IAMNoInlinePolicy', (rule) => `AWS::IAM::Policy ${rule} ${p}`)),
-      'AWS::S3::Bucket AwsSolutions-S1 FromUrlBucket',
-      ...inPacks('S3BucketLoggingEnabled', (rule) => `AWS::S3::Bucket ${rule} FromUrlBucket`),
-      ...inPacks('S3BucketReplicationEnabled', (rule) => `AWS::S3::Bucket ${rule} FromUrlBucket`),
-      ...inPacks('S3BucketReplicationEnabled', (rule) => `AWS::S3::Bucket ${rule} WebBucket`),
+      // The stack's one bucket writes access logs (the imports that read it agree on it): no S1 or logging acceptance.
+      ...inPacks('S3BucketReplicationEnabled', (rule) => `AWS::S3::Bucket ${rule} CdkVmImportSharedBucket`),
       // In a VPC: no LambdaInsideVPC acceptance.
       ...['NIST.800.53.R5-LambdaConcurrency', 'HIPAA.Security-LambdaConcurrency'].map((rule) => `AWS::Lambda::Function ${rule} CdkVmImportEngineHandler`),
       ...['NIST.800.53.R5-LambdaDLQ', 'HIPAA.Security-LambdaDLQ', 'Serverless-LambdaDLQ'].map((rule) => `AWS::Lambda::Function ${rule} CdkVmImportEngineHandler`),
@@ -176,7 +175,7 @@ describe('engine permissions', () => {
 
   test('iam:PassRole only on the import role', () => {
     const pass = statements().filter((s) => JSON.stringify(s.Action).includes('iam:'));
-    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImportRole[0-9A-F]{8}$/), 'Arn'] } }]);
+    expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^CdkVmImportSharedRole[0-9A-F]{8}$/), 'Arn'] } }]);
   });
 
   test('cloudformation:SignalResource only on this stack', () => {
@@ -248,19 +247,20 @@ describe('engine permissions', () => {
     expect(stars.map((s) => s.Sid)).toEqual(['DescribeImports', 'StartImports']);
   });
 
-  test('two imports add a PassRole each to the one function role', () => {
+  test('imports add a PassRole to the one function role for each role they use: the stack\'s, and one passed in', () => {
     const stack = new Stack(new App(), 'Test', { env: ENV });
     new VmImageImport(stack, 'A', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
-    new VmImageImport(stack, 'B', { diskImages: [DiskImage.fromImportBucket('b.vmdk')], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'A2', { diskImages: [DiskImage.fromImportBucket('a2.vmdk')], licenseType: LicenseType.BYOL });
+    new VmImageImport(stack, 'B', { diskImages: [DiskImage.fromImportBucket('b.vmdk')], licenseType: LicenseType.BYOL, role: new VmImportRole(stack, 'BRole') });
     const pass = statements(Template.fromStack(stack)).filter((s) => JSON.stringify(s.Action).includes('iam:PassRole'));
     const roles = pass.flatMap((s) => [s.Resource].flat()).map((r: any) => r['Fn::GetAtt'][0].replace(/[0-9A-F]{8}$/, '')).sort();
-    expect(roles).toEqual(['ARole', 'BRole']);
+    expect(roles).toEqual(['BRole', 'CdkVmImportSharedRole']);
   });
 });
 
 test('license configurations add License Manager actions to the import role, only when set', () => {
   const stack = new Stack(new App(), 'Test', { env: ENV });
-  new VmImageImport(stack, 'Plain', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL });
+  new VmImageImport(stack, 'Plain', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL, role: new VmImportRole(stack, 'PlainRole') });
   new VmImageImport(stack, 'Licensed', {
     diskImages: [DiskImage.fromImportBucket('a.vmdk')],
     licenseType: LicenseType.BYOL,
@@ -272,7 +272,7 @@ test('license configurations add License Manager actions to the import role, onl
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
     .filter((s: any) => JSON.stringify(s.Action).includes('license-manager'));
   expect(licenseStatements('PlainRole')).toEqual([]);
-  expect(licenseStatements('LicensedRole')).toEqual([
+  expect(licenseStatements('CdkVmImportSharedRole')).toEqual([
     { Effect: 'Allow', Action: ['license-manager:GetLicenseConfiguration', 'license-manager:UpdateLicenseSpecificationsForResource'], Resource: LICENSE_ARN },
     { Effect: 'Allow', Action: 'license-manager:ListLicenseSpecificationsForResource', Resource: '*' },
   ]);

@@ -39,22 +39,33 @@ describe('sharing', () => {
     const launch = ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
     const grant = { Bool: { 'kms:GrantIsForAWSResource': true } };
     expect(keyStatements(t, 'LaunchFrom').concat(keyStatements(t, 'GrantFor'))).toEqual([
-      expect.objectContaining({ Sid: 'LaunchFromSharedAccounts', Action: launch, Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] } } }),
-      expect.objectContaining({ Sid: 'LaunchFromSharedOrganizations', Action: launch, Principal: { AWS: '*' }, Condition: { StringEquals: { 'aws:PrincipalOrgID': ['o-a1b2c3d4e5'] } } }),
+      expect.objectContaining({ Sid: expect.stringMatching(/^LaunchFromSharedAccounts[0-9a-f]{10}$/), Action: launch, Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] } } }),
+      expect.objectContaining({ Sid: expect.stringMatching(/^LaunchFromSharedOrganizations[0-9a-f]{10}$/), Action: launch, Principal: { AWS: '*' }, Condition: { StringEquals: { 'aws:PrincipalOrgID': ['o-a1b2c3d4e5'] } } }),
       expect.objectContaining({
-        Sid: 'LaunchFromSharedOrganizationalUnits',
+        Sid: expect.stringMatching(/^LaunchFromSharedOrganizationalUnits[0-9a-f]{10}$/),
         Action: launch,
         Principal: { AWS: '*' },
         Condition: { 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': ['o-a1b2c3d4e5/*/ou-ab12-11111111/*'] } },
       }),
-      expect.objectContaining({ Sid: 'GrantForSharedAccounts', Action: 'kms:CreateGrant', Condition: grant }),
-      expect.objectContaining({ Sid: 'GrantForSharedOrganizations', Action: 'kms:CreateGrant', Condition: { StringEquals: { 'aws:PrincipalOrgID': ['o-a1b2c3d4e5'] }, ...grant } }),
+      expect.objectContaining({ Sid: expect.stringMatching(/^GrantForSharedAccounts[0-9a-f]{10}$/), Action: 'kms:CreateGrant', Condition: grant }),
+      expect.objectContaining({ Sid: expect.stringMatching(/^GrantForSharedOrganizations[0-9a-f]{10}$/), Action: 'kms:CreateGrant', Condition: { StringEquals: { 'aws:PrincipalOrgID': ['o-a1b2c3d4e5'] }, ...grant } }),
       expect.objectContaining({
-        Sid: 'GrantForSharedOrganizationalUnits',
+        Sid: expect.stringMatching(/^GrantForSharedOrganizationalUnits[0-9a-f]{10}$/),
         Action: 'kms:CreateGrant',
         Condition: { 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': ['o-a1b2c3d4e5/*/ou-ab12-11111111/*'] }, ...grant },
       }),
     ]);
+  });
+
+  test('two imports sharing the stack\'s key with different accounts get statements of their own', () => {
+    const stack = newStack();
+    const source = s3.Bucket.fromBucketName(stack, 'Src', 'my-images');
+    for (const [id, account] of [['A', '111122223333'], ['B', '444455556666']]) {
+      new VmImageImport(stack, id, { diskImages: [DiskImage.fromBucket(source, `${id}.vmdk`)], licenseType: LicenseType.BYOL, shareWithAccounts: [account] });
+    }
+    const statements = keyStatements(Template.fromStack(stack), 'LaunchFrom');
+    expect(statements).toHaveLength(2);
+    expect(new Set(statements.map((st) => st.Sid)).size).toBe(2);
   });
 
   test('no sharing: no launch permissions, no key statements for anyone else', () => {

@@ -73,17 +73,17 @@ function waitConditionId(stack: Stack): string {
 }
 
 describe('VmImageImport resources', () => {
-  test('creates a role, a bucket, a key, the engine, a WaitCondition and the start and result custom resources', () => {
+  test('creates the stack\'s role and key (no bucket: no disk reads it), the engine, a WaitCondition and the start and result custom resources', () => {
     const stack = newStack();
     bucketImport(stack);
     const t = Template.fromStack(stack);
     t.resourceCountIs('Custom::VmImageImport', 1);
     t.resourceCountIs('Custom::VmImageImportResult', 1);
     t.resourceCountIs('AWS::CloudFormation::WaitCondition', 1);
-    // The import's key, and the engine's for its log group.
+    // The stack's key for the AMI, and the engine's for its log group; no bucket, since no disk reads it.
     t.resourceCountIs('AWS::KMS::Key', 2);
     expect(Object.keys(importKeys(t))).toHaveLength(1);
-    t.resourceCountIs('AWS::S3::Bucket', 1);
+    t.resourceCountIs('AWS::S3::Bucket', 0);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     t.resourceCountIs('AWS::Logs::LogGroup', 1);
     // The engine's one function serves both custom resources and the state machine's steps.
@@ -197,7 +197,7 @@ describe('VmImageImport resources', () => {
 
   test('the key rotates and the bucket is private, SSL-only, versioned and encrypted with it', () => {
     const stack = newStack();
-    bucketImport(stack);
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromImportBucket('builds/web.vmdk')], licenseType: LicenseType.BYOL });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     t.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
@@ -265,7 +265,7 @@ describe('VmImageImport resources', () => {
 
     test('a key that only encrypts the created bucket (encrypted: false) does not allow it', () => {
       const stack = newStack();
-      bucketImport(stack, 'Import', { encrypted: false });
+      new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromImportBucket('builds/web.vmdk')], licenseType: LicenseType.BYOL, encrypted: false });
       expect(autoScalingStatements(Template.fromStack(stack))).toEqual([[]]);
     });
   });
@@ -305,7 +305,7 @@ describe('VmImageImport resources', () => {
         S3Bucket: 'my-images',
         S3Key: 'builds/web.vmdk',
       }],
-      RoleName: { Ref: Match.stringLikeRegexp('ImportRole') },
+      RoleName: { Ref: Match.stringLikeRegexp('^CdkVmImportSharedRole') },
       Description: 'web server',
       Encrypted: 'true',
       KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
@@ -397,8 +397,8 @@ describe('VmImageImport resources', () => {
     const [, result] = only(t, 'Custom::VmImageImportResult');
     expect([...start.DependsOn].sort()).toEqual([
       expect.stringMatching(/^CdkVmImportEngineExecutionsPolicy[0-9A-F]{8}$/),
-      expect.stringMatching(/^ImportRole[0-9A-F]{8}$/),
-      expect.stringMatching(/^ImportRoleDefaultPolicy[0-9A-F]{8}$/),
+      expect.stringMatching(/^CdkVmImportSharedRoleDefaultPolicy[0-9A-F]{8}$/),
+      expect.stringMatching(/^CdkVmImportSharedRole[0-9A-F]{8}$/),
     ]);
     expect(wait.DependsOn).toEqual([startId]);
     expect(result.DependsOn).toEqual([waitId]);

@@ -22,15 +22,12 @@ export class PipelineBucketExample extends Stack {
     });
     web.bucket.grantPut(pipelineRole);
 
-    // A second import can share the first one's bucket, key and role.
+    // A second import in the stack shares the bucket, the key and the role: nothing to pass.
     new VmImageImport(this, 'Db', {
       diskImages: [
-        DiskImage.fromBucket(web.bucket, 'builds/db-boot.vmdk', { deviceName: '/dev/sda1' }),
-        DiskImage.fromBucket(web.bucket, 'builds/db-data.img', { format: DiskImageFormat.RAW, deviceName: '/dev/sdb' }),
+        DiskImage.fromImportBucket('builds/db-boot.vmdk', { deviceName: '/dev/sda1' }),
+        DiskImage.fromImportBucket('builds/db-data.img', { format: DiskImageFormat.RAW, deviceName: '/dev/sdb' }),
       ],
-      bucket: web.bucket,
-      encryptionKey: web.encryptionKey,
-      role: web.role,
       licenseType: LicenseType.BYOL,
     });
     // README:end

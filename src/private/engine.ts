@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
 import { differingSetting, EngineSettings } from './engine-settings';
 import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS, NagPack } from './nag';
+import { SharedChoice, showRemovalPolicy } from './shared';
 
 /** The handler bundle, built by esbuild before compile and shipped in the package. */
 const HANDLER_ASSET = path.join(__dirname, '..', '..', 'assets', 'lambda', 'index');
@@ -66,6 +67,7 @@ export class VmImportEngine extends Construct {
   public readonly logEncryptionKey: kms.IKey;
   /** The security groups of the function, when it runs in a VPC. */
   public readonly securityGroups?: ec2.ISecurityGroup[];
+  private readonly logGroupRemoval = new SharedChoice('logGroupRemovalPolicy', "the stack's engine log group", showRemovalPolicy);
 
   private readonly settings: EngineSettings;
   /** The path of the import whose settings created the engine. */
@@ -181,6 +183,19 @@ export class VmImportEngine extends Construct {
     });
     group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to EC2, Step Functions, CloudFormation and S3 (endpoints or NAT)');
     return group;
+  }
+
+  /**
+   * What `cdk destroy` does with the log group (retained unless asked): every import of the
+   * stack shares it, so every import must ask the same.
+   */
+  public useLogGroupRemovalPolicy(by: Construct, policy: RemovalPolicy): void {
+    this.logGroupRemoval.agree(by, policy);
+    this.logGroup.applyRemovalPolicy(policy);
+    // The engine's own log key goes with the log group it encrypts (a key passed in keeps its own policy).
+    if (!this.settings.logEncryptionKey && this.logEncryptionKey instanceof kms.Key) {
+      this.logEncryptionKey.applyRemovalPolicy(policy);
+    }
   }
 
   private definition(handler: lambda.IFunction): sfn.IChainable {

@@ -2,6 +2,7 @@ import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
 
 /** What VM Import does with a customer managed key that encrypts the AMI's snapshots. */
 const SNAPSHOT_KEY_ACTIONS = [
@@ -31,6 +32,20 @@ export function objectInBucket(bucket: s3.IBucket, keyPattern: string): DiskObje
 export function objectByName(bucketName: string, keyPattern: string): DiskObject {
   const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucketName}`;
   return { bucketArn, objectArn: `${bucketArn}/${keyPattern}` };
+}
+
+/**
+ * The role to grant an import's permissions to. A role of this stack (created or imported
+ * here) is itself. A role of another stack is seen through a reference made here, whose
+ * grants go to a policy in this stack attached to the role by name: granting to that stack's
+ * role would write this stack's resources into that stack's policy, which then cannot deploy
+ * without this one (and this stack already needs that one's role: a cycle).
+ */
+export function roleForGrants(scope: Construct, role: iam.IRole): iam.IRole {
+  if (Stack.of(role) === Stack.of(scope)) {
+    return role;
+  }
+  return iam.Role.fromRoleName(scope, 'RoleGrants', role.roleName, { mutable: true });
 }
 
 /** Grants a role read access to a disk image object; works for any `IRole`. */

@@ -82,7 +82,9 @@ export function wireLaunchPermissions(props: SharingProps): WireLaunchPermission
  * `aws:PrincipalOrgID` and organizational units through `aws:PrincipalOrgPaths`. CreateGrant
  * only for AWS resources (the EBS volumes EC2 creates).
  */
-export function allowSharedLaunches(key: kms.Key, props: SharingProps): void {
+export function allowSharedLaunches(owner: Construct, key: kms.Key, props: SharingProps): void {
+  // The key may be the stack's, shared by several imports: each import's statements get Sids of their own.
+  const suffix = owner.node.addr.slice(0, 10);
   const statements: { sid: string; principals: iam.IPrincipal[]; conditions?: Record<string, unknown> }[] = [];
   const accounts = props.shareWithAccounts ?? [];
   if (accounts.length > 0) {
@@ -104,10 +106,10 @@ export function allowSharedLaunches(key: kms.Key, props: SharingProps): void {
   }
   for (const s of statements) {
     key.addToResourcePolicy(new iam.PolicyStatement({
-      sid: `LaunchFrom${s.sid}`, principals: s.principals, actions: LAUNCH_KEY_ACTIONS, resources: ['*'], conditions: s.conditions,
+      sid: `LaunchFrom${s.sid}${suffix}`, principals: s.principals, actions: LAUNCH_KEY_ACTIONS, resources: ['*'], conditions: s.conditions,
     }));
     key.addToResourcePolicy(new iam.PolicyStatement({
-      sid: `GrantFor${s.sid}`,
+      sid: `GrantFor${s.sid}${suffix}`,
       principals: s.principals,
       actions: ['kms:CreateGrant'],
       resources: ['*'],

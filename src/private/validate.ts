@@ -159,9 +159,20 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   if (props.encrypted === false && props.encryptionKey) {
     throw new Error("'encryptionKey' is set but 'encrypted' is false: ImportImage uses a KMS key only for encrypted snapshots. Remove 'encryptionKey' or set 'encrypted: true'.");
   }
-  const policy = props.removalPolicy;
-  if (policy !== undefined && policy !== RemovalPolicy.RETAIN && policy !== RemovalPolicy.DESTROY) {
-    throw new Error(`'removalPolicy' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got ${show(policy)}.`);
+  for (const prop of ['removalPolicy', 'bucketRemovalPolicy', 'encryptionKeyRemovalPolicy', 'logGroupRemovalPolicy'] as const) {
+    const policy = props[prop];
+    if (policy !== undefined && policy !== RemovalPolicy.RETAIN && policy !== RemovalPolicy.DESTROY) {
+      throw new Error(`'${prop}' must be RemovalPolicy.RETAIN or RemovalPolicy.DESTROY; got ${show(policy)}.`);
+    }
+  }
+  if (props.bucketRemovalPolicy !== undefined && props.bucket) {
+    throw new Error("'bucketRemovalPolicy' is set but so is 'bucket': it applies only to the stack's bucket, which an import given a bucket never uses. " +
+      "Remove 'bucketRemovalPolicy', or set the removal policy on your bucket.");
+  }
+  if (props.encryptionKeyRemovalPolicy !== undefined && props.bucket && (props.encryptionKey || props.encrypted === false)) {
+    const own = props.encryptionKey ? "'encryptionKey'" : "'encrypted: false'";
+    throw new Error(`'encryptionKeyRemovalPolicy' is set, but with ${own} and 'bucket' this import never uses the stack's key. ` +
+      "Remove 'encryptionKeyRemovalPolicy', or set the removal policy on your key.");
   }
   if (known(props.usageOperation) && !/^RunInstances(:[0-9A-Za-z]{4})?$/.test(props.usageOperation)) {
     throw new Error(`'usageOperation' ${show(props.usageOperation)} is not a usage operation such as 'RunInstances' or 'RunInstances:0002'.`);
@@ -231,7 +242,7 @@ export function validateResources(scope: Construct, props: VmImageImportProps): 
     if (!Resource.isOwnedResource(props.role) && known(roleName) && roleName.toLowerCase() === 'vmimport') {
       Annotations.of(scope).addWarningV2('cdk-vm-import:sharedVmimportRole',
         `'role' is ${show(roleName)}, the account-wide 'vmimport' role: this stack adds read access to its disk images and use of its key to that shared role. ` +
-        'Leave `role` unset to give this import a role of its own.');
+        'Leave `role` unset to use the stack\'s own import role, which only this stack uses.');
     }
   }
   if (props.bucket) {
