@@ -7,6 +7,7 @@
  */
 import * as http from 'http';
 import { AddressInfo } from 'net';
+import type { CustomResourceResponse } from '../../lambda/cloudformation';
 
 export interface Signal {
   readonly stackName: string;
@@ -15,15 +16,8 @@ export interface Signal {
   readonly status: string;
 }
 
-export interface CustomResourceResponse {
-  readonly Status: 'SUCCESS' | 'FAILED';
-  readonly Reason?: string;
-  readonly PhysicalResourceId: string;
-  readonly StackId: string;
-  readonly RequestId: string;
-  readonly LogicalResourceId: string;
-  readonly Data?: Record<string, string>;
-}
+/** What a custom resource answers CloudFormation: the handler's own type. */
+export type { CustomResourceResponse };
 
 export interface ReceivedResponse {
   readonly path: string;
