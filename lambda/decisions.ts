@@ -366,3 +366,18 @@ export function launchPermissionChanges(
     remove: permissionsOf(previous).filter((p) => !wanted.has(permissionKey(p)) && present.has(permissionKey(p))),
   };
 }
+
+/** The properties that shape the image: the ones the construct hashes into the WaitCondition's ID. */
+const IMAGE_PROPERTIES = [
+  'DiskContainers', 'Description', 'Encrypted', 'KmsKeyId', 'LicenseType', 'UsageOperation', 'Platform', 'BootMode',
+  'Architecture', 'Hypervisor', 'LicenseConfigurationArns',
+] as const;
+
+/**
+ * The properties that shape the image whose delivered value changed. With an unchanged
+ * WaitCondition ID that means a deploy-time value (a parameter, an imported value) changed
+ * while the template did not: the import cannot be redone in place.
+ */
+export function changedImageProperties(oldRaw: Record<string, unknown>, newRaw: Record<string, unknown>): string[] {
+  return IMAGE_PROPERTIES.filter((key) => JSON.stringify(oldRaw[key] ?? null) !== JSON.stringify(newRaw[key] ?? null));
+}

@@ -13,6 +13,7 @@ import {
   DEFAULT_POLL_INTERVAL_SECONDS,
   DEFAULT_WAIT_TIMEOUT_SECONDS,
   causeMessage,
+  changedImageProperties,
   executionName,
   ExistingExecution,
   importDeadline,
@@ -75,6 +76,14 @@ export async function startResource(event: CustomResourceEvent): Promise<Resourc
     case 'Update': {
       const old = event.OldResourceProperties ?? {};
       if (old.WaitConditionId === props.WaitConditionId && old.StateMachineArn === props.StateMachineArn && event.PhysicalResourceId) {
+        const changed = changedImageProperties(old, event.ResourceProperties);
+        if (changed.length > 0) {
+          throw new Error(
+            `The properties that shape the image changed at deploy time (${changed.join(', ')}) while the synthesized template did not, ` +
+            'as when they come from a CfnParameter or another deploy-time value. A VmImageImport imports again only when its synthesized ' +
+            'properties change (they name its WaitCondition, which CloudFormation cannot update): set these values in the CDK app.',
+          );
+        }
         // Nothing that shapes the image changed: the import (running or done) stays.
         return { PhysicalResourceId: event.PhysicalResourceId, Data: { [ATTR_EXECUTION_ARN]: event.PhysicalResourceId } };
       }

@@ -340,6 +340,17 @@ describe('delete and rollback while an import runs', () => {
 });
 
 describe('updates in place', () => {
+  test('an image property changed at deploy time under the same WaitCondition (a CfnParameter) fails the Update, saying why; nothing is imported', async () => {
+    engine = await Engine.start();
+    const { start } = await engine.deploy(props());
+    const changed = props({ DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk2.vmdk' }] });
+    const update = await engine.request('Update', 'Custom::VmImageImport', 'WebServerImage', changed, { physicalResourceId: start.PhysicalResourceId, oldProps: props() });
+    expect(update.Status).toBe('FAILED');
+    expect(update.Reason).toMatch(/^The properties that shape the image changed at deploy time \(DiskContainers\) while the synthesized template did not/);
+    expect(update.PhysicalResourceId).toBe(start.PhysicalResourceId);
+    expect(engine.sfn.executions.size).toBe(1);
+  });
+
   test('a tags-only Update keeps both resources, starts nothing, re-tags the AMI and snapshots and drops removed keys', async () => {
     engine = await Engine.start();
     const before = props({ Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'old', Value: 'x' }] });

@@ -30,6 +30,7 @@ import {
   WAIT_CONDITION_MARGIN_SECONDS,
   wireSeconds,
   launchPermissionChanges,
+  changedImageProperties,
 } from '../../lambda/decisions';
 import { executionOutcome, ExecutionState, retryDelaySeconds } from '../../lambda/steps';
 import { LIBRARY_TAG_COUNT } from '../../src/private/contract';
@@ -440,4 +441,16 @@ describe('launchPermissionChanges', () => {
   ])('%s', (_name, desired, previous, current, expected) => {
     expect(launchPermissionChanges(desired, previous, current)).toEqual(expected);
   });
+});
+
+test.each([
+  ['nothing', {}, []],
+  ['a disk', { DiskContainers: [{ Format: 'VMDK', S3Key: 'b.vmdk' }] }, ['DiskContainers']],
+  ['the key and the boot mode', { KmsKeyId: 'arn:aws:kms:us-east-1:1:key/2', BootMode: 'uefi' }, ['KmsKeyId', 'BootMode']],
+  ['tags, the role, the upload data and the timeouts do not shape the image', {
+    Tags: [{ Key: 'a', Value: 'b' }], RoleName: 'other', ClientData: { Comment: 'x' }, WaitTimeoutSeconds: '60', PollIntervalSeconds: '10', RemovalPolicy: 'destroy',
+  }, []],
+])('changedImageProperties: %s', (_name, change, expected) => {
+  const before = { DiskContainers: [{ Format: 'VMDK', S3Key: 'a.vmdk' }], KmsKeyId: 'arn:aws:kms:us-east-1:1:key/1', RoleName: 'r' };
+  expect(changedImageProperties(before, { ...before, ...change })).toEqual(expected);
 });
