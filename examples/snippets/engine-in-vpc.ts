@@ -5,10 +5,12 @@ import { Construct } from 'constructs';
 // README:start
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { DiskImage, LicenseType, VmImageImport } from 'cdk-vm-import';
+
+declare const vpc: ec2.Vpc;
 // README:end
 
 export class EngineInVpcExample extends Stack {
-  constructor(scope: Construct, id: string, vpc: ec2.IVpc) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
     // README:start
     // Isolated subnets: the engine's function reaches AWS through endpoints only.
