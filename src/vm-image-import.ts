@@ -398,7 +398,8 @@ export interface VmImageImportProps {
    * one poll interval and 15 seconds early, so the stack reports the import's own reason.
    * Changing only the timeout does not import again.
    *
-   * Checked at synth: a `Duration` of whole seconds from one `pollInterval` to 12 hours.
+   * Checked at synth: a `Duration` of whole seconds from one `pollInterval` to 12 hours, and
+   * at most 2,500 polls (Step Functions ends an execution at 25,000 history events).
    *
    * @default Duration.hours(6)
    */

@@ -136,7 +136,22 @@ function checkWait(timeout: Duration | undefined, pollInterval: Duration | undef
       'because a CloudFormation WaitCondition waits at most 12 hours.',
     );
   }
+  const polls = Math.ceil(ms / poll.toMilliseconds());
+  if (polls > MAX_POLLS) {
+    throw new Error(
+      `'timeout' (${timeout.toHumanString()}) polled every ${poll.toHumanString()} is up to ${polls} polls; an import's execution ` +
+      `records 9 history events a poll and Step Functions stops an execution at 25,000, so at most ${MAX_POLLS} polls fit. ` +
+      `Raise 'pollInterval' to at least ${Math.ceil(ms / 1000 / MAX_POLLS)} seconds, or shorten 'timeout'.`,
+    );
+  }
 }
+
+/**
+ * The most polls an import may make: each is 9 events of the execution's history (wait,
+ * describe task, choice), Step Functions ends an execution at 25,000 events, and the rest
+ * leaves room for the start, the quota waits and the end.
+ */
+const MAX_POLLS = 2_500;
 
 /** Checks the props that do not depend on the disks. */
 export function validateImport(scope: Construct, props: VmImageImportProps): void {
