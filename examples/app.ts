@@ -1,7 +1,8 @@
 /**
  * A small app a newcomer can synthesize without an AWS account:
  *   npx projen example
- * It imports a VMDK disk image into an AMI and launches an instance from it.
+ * It imports a VMDK disk image into an AMI named web-server-1.0.0, publishes its ID in an
+ * SSM parameter, and launches an instance from it in a VPC.
  */
 import * as path from 'path';
 import { App, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
@@ -19,6 +20,8 @@ export class VmImportExampleStack extends Stack {
       bootMode: BootMode.LEGACY_BIOS,
       licenseType: LicenseType.BYOL,
       description: 'Web server imported from a VMware disk',
+      imageName: 'web-server-1.0.0',
+      ssmParameterName: '/images/web-server',
       tags: { Application: 'web' },
       removalPolicy: RemovalPolicy.DESTROY,
     });

@@ -5,6 +5,8 @@
 import { createHash } from 'crypto';
 import type { ImportImageCommandInput, ImportImageTask } from '@aws-sdk/client-ec2';
 import {
+  CopyRequest,
+  IMAGE_PROPERTIES,
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
   TAG_IMPORT_TASK_ID,
@@ -367,12 +369,6 @@ export function launchPermissionChanges(
   };
 }
 
-/** The properties that shape the image: the ones the construct hashes into the WaitCondition's ID. */
-const IMAGE_PROPERTIES = [
-  'DiskContainers', 'Description', 'Encrypted', 'KmsKeyId', 'LicenseType', 'UsageOperation', 'Platform', 'BootMode',
-  'Architecture', 'Hypervisor', 'LicenseConfigurationArns',
-] as const;
-
 /**
  * The properties that shape the image whose delivered value changed. With an unchanged
  * WaitCondition ID that means a deploy-time value (a parameter, an imported value) changed
@@ -380,4 +376,59 @@ const IMAGE_PROPERTIES = [
  */
 export function changedImageProperties(oldRaw: Record<string, unknown>, newRaw: Record<string, unknown>): string[] {
   return IMAGE_PROPERTIES.filter((key) => JSON.stringify(oldRaw[key] ?? null) !== JSON.stringify(newRaw[key] ?? null));
+}
+
+/**
+ * CopyImage's idempotency token, derived from the execution like ImportImage's, so that a
+ * retried copy step returns the same copy. At most 64 ASCII characters.
+ */
+export function copyClientToken(executionArn: string): string {
+  return sha256(`cdk-vm-import copy\n${executionArn}`);
+}
+
+/** The library's own tags alone: what the imported AMI gets when it is only a step on the way to its named copy. */
+export function libraryTags(identity: ImportIdentity): WireTag[] {
+  return resourceTags({}, identity);
+}
+
+/** With ImageName: the copy the state machine makes of the imported AMI, with every tag. */
+export function copyRequest(props: WireProperties, executionArn: string, importTaskId: string, tags: WireTag[]): CopyRequest | undefined {
+  if (!props.ImageName) {
+    return undefined;
+  }
+  const encrypted = props.Encrypted !== 'false';
+  return {
+    Name: props.ImageName,
+    Description: props.ImageDescription ?? props.Description ?? `Imported by VM Import (${importTaskId})`,
+    Encrypted: encrypted,
+    // Without a key ImportImage used EBS's default key: the copy names no key either and gets the same default.
+    KmsKeyId: encrypted ? props.KmsKeyId : undefined,
+    ClientToken: copyClientToken(executionArn),
+    Tags: tags,
+  };
+}
+
+/** The error when the AMI name asked for is taken in the account and Region. */
+export function nameTakenReason(name: string, imageId: string): string {
+  return truncate(
+    `'imageName' ${JSON.stringify(name)} is already the name of ${imageId} in this account and Region, and an AMI name is unique there. ` +
+    `Choose another name, or deregister ${imageId}. An import that replaces an earlier one needs a new name too ` +
+    '(such as one with a version): CloudFormation deletes the earlier AMI only after the new one exists.',
+  );
+}
+
+/** The error when CopyImage ended without an AMI, with EC2's StateReason first. */
+export function copyFailureReason(sourceImageId: string, name: string, copyImageId: string, state: string, message: string | undefined): string {
+  return truncate(
+    `The copy of the imported AMI ${sourceImageId} to the name ${JSON.stringify(name)} (${copyImageId}) is ${state}: ` +
+    `${message || 'EC2 gave no reason'}. The imported AMI is kept or deleted with the import's removal policy when the stack rolls back.`,
+  );
+}
+
+/** The error when the wait ran out during the copy. */
+export function copyTimeoutReason(sourceImageId: string, name: string, copyImageId: string, waitedSeconds: number): string {
+  return truncate(
+    `The copy of the imported AMI ${sourceImageId} to the name ${JSON.stringify(name)} (${copyImageId}) did not finish within the ` +
+    `import's timeout of ${waitedSeconds} seconds and was stopped; the timeout covers the import and the copy. Raise the timeout.`,
+  );
 }

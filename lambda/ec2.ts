@@ -20,6 +20,7 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { backoffDelay, isAlreadyGone, isSnapshotInUse, LaunchPermission } from './decisions';
+import { TAG_IMPORT_TASK_ID, TAG_STACK_ID } from '../src/private/contract';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;
@@ -80,6 +81,32 @@ export async function describeImage(imageId: string): Promise<Image | undefined>
     }
     throw error;
   }
+}
+
+/** This account's AMI of that name in this Region, if any: AMI names are unique there. */
+export async function imageNamed(name: string): Promise<Image | undefined> {
+  const out = await ec2().send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }));
+  return out.Images?.find((i) => i.Name === name);
+}
+
+/**
+ * The AMIs that carry this stack's tag and the import task's (the imported AMI and, with a
+ * name, its copy, tagged as CopyImage creates it): found by their tags, so that a copy whose
+ * ID no state recorded yet is found too.
+ */
+export async function imagesOfImport(stackId: string, importTaskId: string): Promise<Image[]> {
+  const images: Image[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await ec2().send(new DescribeImagesCommand({
+      Owners: ['self'],
+      Filters: [{ Name: `tag:${TAG_STACK_ID}`, Values: [stackId] }, { Name: `tag:${TAG_IMPORT_TASK_ID}`, Values: [importTaskId] }],
+      NextToken: nextToken,
+    }));
+    images.push(...out.Images ?? []);
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return images;
 }
 
 /** Deregisters an AMI; one that is already gone is not an error. */

@@ -167,12 +167,13 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     }
     return;
   }
-  const importTaskId = await sfn.importTaskIdOf(arn);
-  if (!importTaskId) {
+  const recorded = await sfn.recordedImportOf(arn);
+  if (!recorded) {
     await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted before the import started');
     log({ message: 'stopped before the import started', executionArn: arn });
     return;
   }
+  const { importTaskId } = recorded;
   try {
     await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the resource was deleted');
     log({ message: 'import cancelled', importTaskId });
@@ -181,7 +182,7 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     const task = await ec2.describeImportTask(importTaskId);
     const outcome = classifyTask(task);
     if (outcome.kind === 'completed') {
-      await settleCompleted(event.StackId, arn, execution.status === 'RUNNING', outcome.imageId, outcome.snapshotIds, destroy);
+      await settleCompleted(event.StackId, arn, execution.status === 'RUNNING', recorded, outcome.imageId, outcome.snapshotIds, destroy);
       return;
     }
     if (outcome.kind !== 'failed') {
@@ -193,21 +194,40 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
 
 /**
  * An import that completed as its resource was deleted: a running execution tags its AMI
- * and snapshots within a poll, and only then may the handler's role destroy them.
+ * and snapshots within a poll, and only then may the handler's role destroy them. With a
+ * name, the execution may be copying it: the copy (found by its tags, which CopyImage gives
+ * it as it creates it) goes too, or with RETAIN, when it is not available (failed or
+ * still pending), alone.
  */
 async function settleCompleted(
-  stackId: string, arn: string, running: boolean, imageId: string, snapshotIds: string[], destroy: boolean,
+  stackId: string, arn: string, running: boolean, recorded: sfn.RecordedImport, imageId: string, snapshotIds: string[], destroy: boolean,
 ): Promise<void> {
-  if (!destroy) {
-    await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
-    log({ message: 'the import completed as it was deleted; RETAIN keeps it', imageId, snapshotIds });
-    return;
-  }
   const started = Date.now();
-  while (running && !isOwned(await ec2.describeImage(imageId), stackId) && Date.now() - started < TAG_WAIT_BUDGET_MS) {
+  for (;;) {
+    const image = destroy && running ? await ec2.describeImage(imageId) : undefined;
+    // A named import's execution deregisters the imported AMI once the copy is made: then there is nothing to wait for.
+    if (!image || isOwned(image, stackId) || Date.now() - started >= TAG_WAIT_BUDGET_MS) {
+      break;
+    }
     await ec2.sleep(5000);
   }
   await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+  const copies = new Set(recorded.copyImageId ? [recorded.copyImageId] : []);
+  for (const image of await ec2.imagesOfImport(stackId, recorded.importTaskId)) {
+    if (image.ImageId && image.ImageId !== imageId) {
+      copies.add(image.ImageId);
+    }
+  }
+  for (const copyId of copies) {
+    const copy = await ec2.describeImage(copyId);
+    if (destroy || (copy && copy.State !== 'available')) {
+      await destroyImage(stackId, copyId, []);
+    }
+  }
+  if (!destroy) {
+    log({ message: 'the import completed as it was deleted; RETAIN keeps it', imageId, snapshotIds, copies: [...copies] });
+    return;
+  }
   await destroyImage(stackId, imageId, snapshotIds);
 }
 

@@ -66,20 +66,28 @@ export async function stopExecution(arn: string, cause: string): Promise<void> {
   }
 }
 
+/** What an execution recorded of its import: the task, and with a name the copy. */
+export interface RecordedImport {
+  readonly importTaskId: string;
+  /** The copy's AMI, once CopyImage answered. */
+  readonly copyImageId?: string;
+}
+
 /**
- * The import task the execution started, read from its own history: the most recent
- * state output that carries `Import.ImportTaskId`. Undefined when it started none.
+ * The import task the execution started (and the copy it made), read from its own
+ * history: the most recent state output that carries `Import.ImportTaskId`. Undefined
+ * when it started none.
  */
-export async function importTaskIdOf(arn: string): Promise<string | undefined> {
+export async function recordedImportOf(arn: string): Promise<RecordedImport | undefined> {
   let nextToken: string | undefined;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
     const out = await sfn().send(new GetExecutionHistoryCommand({
       executionArn: arn, reverseOrder: true, includeExecutionData: true, maxResults: 1000, nextToken,
     }));
     for (const event of out.events ?? []) {
-      const id = importTaskIdIn(event);
-      if (id) {
-        return id;
+      const recorded = recordedIn(event);
+      if (recorded) {
+        return recorded;
       }
     }
     nextToken = out.nextToken;
@@ -90,15 +98,19 @@ export async function importTaskIdOf(arn: string): Promise<string | undefined> {
   return undefined;
 }
 
-function importTaskIdIn(event: HistoryEvent): string | undefined {
+function recordedIn(event: HistoryEvent): RecordedImport | undefined {
   const output = event.stateExitedEventDetails?.output;
   if (!output) {
     return undefined;
   }
   try {
-    const state = JSON.parse(output) as { Import?: { ImportTaskId?: unknown } };
+    const state = JSON.parse(output) as { Import?: { ImportTaskId?: unknown }; Copy?: { ImageId?: unknown } };
     const id = state?.Import?.ImportTaskId;
-    return typeof id === 'string' && id.length > 0 ? id : undefined;
+    if (typeof id !== 'string' || id.length === 0) {
+      return undefined;
+    }
+    const copy = state.Copy?.ImageId;
+    return { importTaskId: id, copyImageId: typeof copy === 'string' && copy.length > 0 ? copy : undefined };
   } catch {
     return undefined;
   }

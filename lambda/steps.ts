@@ -4,11 +4,14 @@
  * WaitCondition with the outcome. The state machine polls the task itself, through the
  * AWS SDK integration, without invoking this function.
  */
-import type { ImportImageTask } from '@aws-sdk/client-ec2';
+import type { Image, ImportImageTask } from '@aws-sdk/client-ec2';
 import * as cfn from './cloudformation';
 import {
   causeMessage,
   classifyTask,
+  copyFailureReason,
+  copyRequest,
+  copyTimeoutReason,
   DEFAULT_POLL_INTERVAL_SECONDS,
   DEFAULT_WAIT_TIMEOUT_SECONDS,
   failureReason,
@@ -17,6 +20,8 @@ import {
   isQuotaError,
   isSignalTargetDone,
   isSignalTargetMissing,
+  libraryTags,
+  nameTakenReason,
   resourceTags,
   timeoutReason,
   truncate,
@@ -25,7 +30,20 @@ import {
 import * as ec2 from './ec2';
 import { log } from './log';
 import * as sfn from './sfn';
-import { ExecutionInput, ExecutionOutcome, StartStepResult, STEP_SIGNAL, STEP_START, STEP_TIMEOUT } from '../src/private/contract';
+import {
+  ExecutionInput,
+  ExecutionOutcome,
+  FinalImage,
+  StartStepResult,
+  STEP_COPY_TIMEOUT,
+  STEP_FINISH_COPY,
+  STEP_SIGNAL,
+  STEP_START,
+  STEP_TIMEOUT,
+} from '../src/private/contract';
+
+/** How long the finish-copy step waits for EC2 to release a snapshot of the just-deregistered imported AMI. */
+const SNAPSHOT_IN_USE_BUDGET_MS = 300_000;
 
 /** The execution's state as the steps see it. */
 export interface ExecutionState extends ExecutionInput {
@@ -36,6 +54,16 @@ export interface ExecutionState extends ExecutionInput {
     readonly Outcome?: string;
     readonly Reason?: string;
   };
+  /** With ImageName: CopyImage's result. */
+  readonly Copy?: { readonly ImageId?: string };
+  /** With ImageName: DescribeImages' result for the copy (or the copy-timeout step's). */
+  readonly CopyPoll?: {
+    readonly Result?: { readonly Images?: Image[] };
+    readonly Outcome?: string;
+    readonly Reason?: string;
+  };
+  /** With ImageName: the named AMI, once the imported one is removed. */
+  readonly Final?: FinalImage;
   /** A caught error (Catch with ResultPath $.Error). */
   readonly Error?: { readonly Error?: string; readonly Cause?: string };
 }
@@ -49,6 +77,14 @@ export interface StepEvent {
   readonly Outcome?: 'completed' | 'failed' | 'error';
 }
 
+/** What the copy-timeout step leaves at `$.CopyPoll`. */
+export interface CopyTimeoutStepResult {
+  readonly Outcome: 'completed' | 'failed' | 'timed-out';
+  /** The copy as last described, in DescribeImages' shape. */
+  readonly Result: { readonly Images: Image[] };
+  readonly Reason?: string;
+}
+
 /** What the timeout step leaves at `$.Poll`. */
 export interface TimeoutStepResult {
   readonly Outcome: 'completed' | 'failed' | 'timed-out';
@@ -57,12 +93,16 @@ export interface TimeoutStepResult {
   readonly Reason?: string;
 }
 
-export async function runStep(event: StepEvent): Promise<StartStepResult | TimeoutStepResult | ExecutionOutcome> {
+export async function runStep(event: StepEvent): Promise<StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | ExecutionOutcome> {
   switch (event.Step) {
     case STEP_START:
       return startStep(event);
     case STEP_TIMEOUT:
       return timeoutStep(event);
+    case STEP_FINISH_COPY:
+      return finishCopyStep(event);
+    case STEP_COPY_TIMEOUT:
+      return copyTimeoutStep(event);
     case STEP_SIGNAL:
       return signalStep(event);
     default:
@@ -94,6 +134,13 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
   const state = event.State;
   const props = state.Properties;
   const attempts = state.Import?.Attempts ?? 0;
+  if (props.ImageName) {
+    // Found now, not after an import of hours: the copy would fail on a taken name.
+    const taken = await ec2.imageNamed(props.ImageName);
+    if (taken?.ImageId) {
+      throw new Error(nameTakenReason(props.ImageName, taken.ImageId));
+    }
+  }
   let importTaskId: string;
   try {
     importTaskId = await ec2.importImage(importImageInput(props, state.ClientToken, state.StackId));
@@ -132,12 +179,60 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
     await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the import was stopped').catch(() => undefined);
   }
   log({ message: 'import started', importTaskId, attempts: attempts + 1 });
+  const identity = { stackId: state.StackId, logicalResourceId: state.LogicalResourceId, importTaskId };
+  const copy = copyRequest(props, event.ExecutionArn, importTaskId, resourceTags(props, identity));
   return {
     Started: true,
     ImportTaskId: importTaskId,
     Attempts: attempts + 1,
-    OutputTags: resourceTags(props, { stackId: state.StackId, logicalResourceId: state.LogicalResourceId, importTaskId }),
+    // A named import's first AMI is a step on the way: it carries the library's tags (which let this stack remove it), not the user's.
+    OutputTags: copy ? libraryTags(identity) : resourceTags(props, identity),
+    Copy: copy,
   };
+}
+
+/** The copy is available: remove the imported AMI and its snapshots, and report the named AMI. */
+async function finishCopyStep(event: StepEvent): Promise<FinalImage> {
+  const state = event.State;
+  const copy = state.CopyPoll?.Result?.Images?.[0];
+  const imageId = state.Copy?.ImageId;
+  if (!imageId || !copy || copy.ImageId !== imageId) {
+    throw new Error(`The finish-copy step found no described copy (copy ${imageId ?? 'none'}).`);
+  }
+  const imported = classifyTask(state.Poll?.Result?.ImportImageTasks?.[0]);
+  if (imported.kind === 'completed') {
+    await ec2.deregisterImage(imported.imageId);
+    for (const snapshotId of imported.snapshotIds) {
+      await ec2.deleteSnapshot(snapshotId, SNAPSHOT_IN_USE_BUDGET_MS);
+    }
+    log({ message: 'imported AMI removed after its copy', importedImageId: imported.imageId, snapshotIds: imported.snapshotIds, imageId });
+  }
+  const snapshotIds = (copy.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => !!id);
+  return { ImageId: imageId, SnapshotIds: snapshotIds };
+}
+
+/** The wait ran out during the copy: stop it (deregistering a pending copy stops it), unless it has just ended. */
+async function copyTimeoutStep(event: StepEvent): Promise<CopyTimeoutStepResult> {
+  const state = event.State;
+  const imageId = state.Copy?.ImageId ?? '';
+  const name = state.Import?.Copy?.Name ?? '';
+  const source = state.Poll?.Result?.ImportImageTasks?.[0]?.ImageId ?? '';
+  const waitSeconds = wireSeconds(state.Properties.WaitTimeoutSeconds, DEFAULT_WAIT_TIMEOUT_SECONDS);
+  const copy = await ec2.describeImage(imageId);
+  if (copy?.State === 'available') {
+    return { Outcome: 'completed', Result: { Images: [copy] } };
+  }
+  if (copy && copy.State !== 'pending') {
+    return { Outcome: 'failed', Result: { Images: [copy] }, Reason: copyFailureReason(source, name, imageId, copy.State ?? 'unknown', copy.StateReason?.Message) };
+  }
+  await ec2.deregisterImage(imageId);
+  for (const mapping of copy?.BlockDeviceMappings ?? []) {
+    if (mapping.Ebs?.SnapshotId) {
+      await ec2.deleteSnapshot(mapping.Ebs.SnapshotId, SNAPSHOT_IN_USE_BUDGET_MS);
+    }
+  }
+  log({ message: 'copy timed out and was stopped', imageId, source });
+  return { Outcome: 'timed-out', Result: { Images: copy ? [copy] : [] }, Reason: copyTimeoutReason(source, name, imageId, waitSeconds) };
 }
 
 async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
@@ -174,6 +269,15 @@ async function timeoutStep(event: StepEvent): Promise<TimeoutStepResult> {
 export function executionOutcome(kind: StepEvent['Outcome'], state: ExecutionState): ExecutionOutcome {
   const importTaskId = state.Import?.ImportTaskId;
   const task = state.Poll?.Result?.ImportImageTasks?.[0];
+  if (kind === 'completed' && state.Final) {
+    return { Outcome: 'completed', ImportTaskId: importTaskId, ImageId: state.Final.ImageId, SnapshotIds: state.Final.SnapshotIds };
+  }
+  if (kind === 'failed' && state.CopyPoll) {
+    const copy = state.CopyPoll.Result?.Images?.[0];
+    const reason = state.CopyPoll.Reason ?? copyFailureReason(
+      task?.ImageId ?? '', state.Import?.Copy?.Name ?? '', state.Copy?.ImageId ?? '', copy?.State ?? 'gone', copy?.StateReason?.Message);
+    return { Outcome: 'failed', ImportTaskId: importTaskId, Reason: reason };
+  }
   if (kind === 'completed') {
     const outcome = classifyTask(task);
     if (outcome.kind === 'completed') {

@@ -35,6 +35,7 @@ import {
   RESULT_RESOURCE_TYPE,
   WireClientData,
   WireDiskContainer,
+  WireImageProperties,
   WireProperties,
   WireResultProperties,
 } from './private/contract';
@@ -45,7 +46,7 @@ import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS } from './private/na
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { SharedBucketOptions, SharedImportResources } from './private/shared';
-import { allowSharedLaunches, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
+import { allowSharedLaunches, grantEbsKeyUse, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
 import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
@@ -214,6 +215,35 @@ export interface VmImageImportProps {
    * @default - no description
    */
   readonly description?: string;
+
+  /**
+   * The AMI's name. ImportImage cannot name an AMI (it names it after the import task), so
+   * with a name the engine copies the imported AMI to it (`CopyImage`, encrypted with the
+   * same key, named explicitly, tagged as it is made), waits until the copy is available,
+   * then deregisters the imported AMI and deletes its snapshots. `imageId` is then the
+   * copy's, and the tags, sharing, `ssmParameterName` and `requireImdsv2` apply to it.
+   *
+   * The copy runs within `timeout`, after the import. An AMI name is unique per account
+   * and Region: a name already taken fails the deployment before the import starts. Since
+   * CloudFormation deletes an AMI it replaces only after the new one exists, an import that
+   * is replaced (its disks or options change) needs a new name as well, such as one with a
+   * version. Changing the name or `imageDescription` imports again.
+   *
+   * Checked at synth: 3 to 128 characters of letters, digits, spaces and `( ) [ ] . / - ' @ _`.
+   *
+   * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyImage.html
+   * @default - the name VM Import gives the AMI (its import task ID), and no copy
+   */
+  readonly imageName?: string;
+
+  /**
+   * The named AMI's description (with `imageName`).
+   *
+   * Checked at synth: at most 255 characters; only with `imageName`.
+   *
+   * @default - `description`, or "Imported by VM Import (<import task ID>)"
+   */
+  readonly imageDescription?: string;
 
   /**
    * Information about the upload of the disk images.
@@ -615,7 +645,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     const pollInterval = props.pollInterval ?? DEFAULT_POLL_INTERVAL;
     const tags = Lazy.any({ produce: () => (this.tags.hasTags() ? this.tags.renderTags() : undefined) }) as unknown as WireProperties['Tags'];
     const removalPolicy = (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.DESTROY ? REMOVAL_DESTROY : REMOVAL_RETAIN;
-    const image: Omit<WireProperties, 'RoleName'> = {
+    const image: WireImageProperties = {
       DiskContainers: disks.map(toWireDisk),
       Description: props.description,
       Encrypted: String(encrypted),
@@ -627,7 +657,13 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       Architecture: props.architecture,
       Hypervisor: props.hypervisor,
       LicenseConfigurationArns: props.licenseConfigurationArns,
+      ImageName: props.imageName,
+      ImageDescription: props.imageDescription,
     };
+    if (props.imageName !== undefined && encrypted && this.encryptionKey) {
+      // The state machine's role makes the copy: CopyImage uses the key on its behalf.
+      grantEbsKeyUse(this, engine.stateMachine.role, this.encryptionKey);
+    }
 
     // A WaitCondition cannot be updated: a change that shapes the image needs a new one,
     // so its ID carries a hash of those properties (tags, the role, the upload data, the
@@ -733,7 +769,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
 }
 
 /** A short, stable hash of what shapes the image, as CloudFormation will see it. */
-function imageHash(scope: Construct, image: Omit<WireProperties, 'RoleName'>): string {
+function imageHash(scope: Construct, image: WireImageProperties): string {
   const resolved: unknown = Stack.of(scope).resolve(image);
   return createHash('sha256').update(JSON.stringify(resolved)).digest('hex').slice(0, 12).toUpperCase();
 }

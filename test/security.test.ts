@@ -223,7 +223,7 @@ describe('engine permissions', () => {
     expect(elsewhere).toEqual([]);
   });
 
-  test('the state machine may tag only images and snapshots, describe import tasks, invoke the engine\'s function and deliver logs', () => {
+  test('the state machine may tag only images and snapshots, describe import tasks and images, copy images, invoke the engine\'s function and deliver logs', () => {
     const t = template();
     const [functionId] = Object.keys(t.findResources('AWS::Lambda::Function'));
     const document = policy(t, 'CdkVmImportEngineStateMachineRoleDefaultPolicy').PolicyDocument.Statement as any[];
@@ -231,6 +231,9 @@ describe('engine permissions', () => {
     expect(ec2).toEqual([
       { Effect: 'Allow', Action: 'ec2:DescribeImportImageTasks', Resource: '*' },
       { Effect: 'Allow', Action: 'ec2:createTags', Resource: image },
+      // CopyImage (with a name) and its poll; the copy is tagged as it is made, with the createTags above.
+      { Effect: 'Allow', Action: 'ec2:DescribeImages', Resource: '*' },
+      { Effect: 'Allow', Action: 'ec2:CopyImage', Resource: [image, snapshot] },
       { Effect: 'Allow', Action: 'ec2:createTags', Resource: snapshot },
     ]);
     expect(document.filter((st) => JSON.stringify(st.Action).includes('lambda:'))).toEqual([{

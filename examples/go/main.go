@@ -25,13 +25,15 @@ func NewVmImportExampleStack(scope constructs.Construct, id string, props *awscd
 	stack := awscdk.NewStack(scope, jsii.String(id), props)
 
 	image := cdkvmimport.NewVmImageImport(stack, jsii.String("WebServerImage"), &cdkvmimport.VmImageImportProps{
-		DiskImages:    &[]cdkvmimport.DiskImage{cdkvmimport.DiskImage_FromAsset(jsii.String(disk()), nil)},
-		Platform:      cdkvmimport.Platform_LINUX,
-		BootMode:      cdkvmimport.BootMode_LEGACY_BIOS,
-		LicenseType:   cdkvmimport.LicenseType_BYOL,
-		Description:   jsii.String("Web server imported from a VMware disk"),
-		Tags:          &map[string]*string{"Application": jsii.String("web")},
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		DiskImages:       &[]cdkvmimport.DiskImage{cdkvmimport.DiskImage_FromAsset(jsii.String(disk()), nil)},
+		Platform:         cdkvmimport.Platform_LINUX,
+		BootMode:         cdkvmimport.BootMode_LEGACY_BIOS,
+		LicenseType:      cdkvmimport.LicenseType_BYOL,
+		Description:      jsii.String("Web server imported from a VMware disk"),
+		ImageName:        jsii.String("web-server-1.0.0"),
+		SsmParameterName: jsii.String("/images/web-server"),
+		Tags:             &map[string]*string{"Application": jsii.String("web")},
+		RemovalPolicy:    awscdk.RemovalPolicy_DESTROY,
 	})
 
 	vpc := awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{

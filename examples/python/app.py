@@ -28,6 +28,8 @@ class VmImportExampleStack(cdk.Stack):
             boot_mode=BootMode.LEGACY_BIOS,
             license_type=LicenseType.BYOL,
             description="Web server imported from a VMware disk",
+            image_name="web-server-1.0.0",
+            ssm_parameter_name="/images/web-server",
             tags={"Application": "web"},
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )

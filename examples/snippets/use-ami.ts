@@ -17,6 +17,8 @@ export class UseAmiExample extends Stack {
     const image = new VmImageImport(this, 'Image', {
       diskImages: [DiskImage.fromAsset('images/web-server.vmdk')],
       licenseType: LicenseType.BYOL,
+      imageName: 'web-server-2026.12.01', // copied to this name; the import-ami-… AMI is removed
+      imageDescription: 'Web server, from the VMware build of 1 December',
       shareWithAccounts: ['111122223333'],
       shareWithOrganizations: ['arn:aws:organizations::444455556666:organization/o-a1b2c3d4e5'],
       ssmParameterName: '/images/web-server',

@@ -60,6 +60,10 @@ export interface WireProperties {
   readonly Hypervisor?: string;
   readonly ClientData?: WireClientData;
   readonly LicenseConfigurationArns?: string[];
+  /** With a name, the imported AMI is copied to this name (CopyImage), and the copy is the result. */
+  readonly ImageName?: string;
+  /** The copy's description (with ImageName). */
+  readonly ImageDescription?: string;
   /** Tags for the import task, the AMI and its snapshots. */
   readonly Tags?: WireTag[];
   /** 'retain' or 'destroy'. */
@@ -74,6 +78,18 @@ export interface WireProperties {
    */
   readonly WaitConditionId?: string;
 }
+
+/**
+ * The properties that shape the image: the construct hashes them into the WaitCondition's
+ * ID, and the handler refuses a deploy-time change to them under the same ID.
+ */
+export const IMAGE_PROPERTIES = [
+  'DiskContainers', 'Description', 'Encrypted', 'KmsKeyId', 'LicenseType', 'UsageOperation', 'Platform', 'BootMode',
+  'Architecture', 'Hypervisor', 'LicenseConfigurationArns', 'ImageName', 'ImageDescription',
+] as const;
+
+/** What shapes the image, every key present (undefined when not set). */
+export type WireImageProperties = { readonly [K in typeof IMAGE_PROPERTIES[number]]-?: WireProperties[K] };
 
 /** The result resource's properties (ServiceToken excluded). */
 export interface WireResultProperties {
@@ -100,6 +116,10 @@ export interface WireLaunchPermissions {
 export const STEP_START = 'start';
 export const STEP_TIMEOUT = 'timeout';
 export const STEP_SIGNAL = 'signal';
+/** With ImageName: the copy is available; remove the imported AMI and its snapshots. */
+export const STEP_FINISH_COPY = 'finish-copy';
+/** With ImageName: the wait ran out during the copy; stop it. */
+export const STEP_COPY_TIMEOUT = 'copy-timeout';
 
 /** The execution's input, written by the start resource. */
 export interface ExecutionInput {
@@ -121,14 +141,38 @@ export interface StartStepResult {
   /** False while ImportImage is refused for a reason worth waiting out (quota, IAM propagation). */
   readonly Started: boolean;
   readonly ImportTaskId?: string;
-  /** Tags for the AMI and its snapshots, the library's own included. */
+  /**
+   * Tags for the imported AMI and its snapshots: the user's and the library's own, or with
+   * ImageName the library's alone (the copy gets them all).
+   */
   readonly OutputTags?: WireTag[];
+  /** With ImageName: CopyImage's request, as the state machine sends it. */
+  readonly Copy?: CopyRequest;
   /** With Started false: how long to wait before trying again. */
   readonly RetrySeconds?: number;
   /** With Started false: why ImportImage was refused. */
   readonly Reason?: string;
   /** How many times ImportImage was refused so far. */
   readonly Attempts?: number;
+}
+
+/** What the state machine passes to CopyImage (the source AMI and Region come from the import). */
+export interface CopyRequest {
+  readonly Name: string;
+  readonly Description: string;
+  readonly Encrypted: boolean;
+  /** Absent when the copy is not encrypted. */
+  readonly KmsKeyId?: string;
+  /** CopyImage's idempotency token, derived from the execution. */
+  readonly ClientToken: string;
+  /** Tags for the copy and its snapshots (TagSpecifications): the user's and the library's own. */
+  readonly Tags: WireTag[];
+}
+
+/** What the finish-copy step leaves at `$.Final`: the named AMI. */
+export interface FinalImage {
+  readonly ImageId: string;
+  readonly SnapshotIds: string[];
 }
 
 /** How an execution ended, as the signal step reports it (the execution's output). */

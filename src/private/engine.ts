@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
+import { STEP_COPY_TIMEOUT, STEP_FINISH_COPY, STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
 import { differingSetting, EngineSettings } from './engine-settings';
 import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS, NagPack } from './nag';
 import { SharedChoice, showRemovalPolicy } from './shared';
@@ -34,6 +34,9 @@ export const MAX_TIMEOUT = Duration.hours(12);
  * The state machine, per import: start the import (waiting out EC2's quota and IAM
  * propagation), poll the task through the EC2 SDK integration, tag the AMI and its
  * snapshots, signal the import's WaitCondition; cancel the task when its wait runs out.
+ * With a name, it copies the imported AMI to that name (CopyImage, tagged as it is made),
+ * polls the copy, removes the imported AMI once the copy is available, and stops the copy
+ * when the wait runs out.
  */
 export class VmImportEngine extends Construct {
   /**
@@ -235,6 +238,7 @@ export class VmImportEngine extends Construct {
     const catchAll = { resultPath: '$.Error' };
 
     const succeeded = signal('SignalCompleted', 'completed').next(new sfn.Succeed(this, 'ImportCompleted', { outputPath: '$.Outcome' }));
+    const named = this.copyStates(step, retryEc2, { task0, imageArn, snapshotArn, succeeded, signalFailed, signalError, catchAll });
     const tagSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagSnapshots', {
       service: 'ec2',
       action: 'createTags',
@@ -255,7 +259,7 @@ export class VmImportEngine extends Construct {
       iamResources: [imageArn],
       resultPath: sfn.JsonPath.DISCARD,
     })).addCatch(signalError, catchAll);
-    tagImage.next(tagSnapshots).next(succeeded);
+    tagImage.next(tagSnapshots).next(named);
 
     const cancel = step('CancelOnTimeout', STEP_TIMEOUT, '$.Poll').addCatch(signalError, catchAll);
     cancel.next(new sfn.Choice(this, 'CancelledOrEnded')
@@ -290,6 +294,80 @@ export class VmImportEngine extends Construct {
     return start.next(new sfn.Choice(this, 'Started')
       .when(sfn.Condition.booleanEquals('$.Import.Started', true), pollWait)
       .otherwise(queueWait));
+  }
+
+  /**
+   * With a name (`$.Import.Copy`): CopyImage with the key named explicitly and every tag
+   * given as the copy is made, a poll of the copy until it is available, then the step that
+   * removes the imported AMI. Without one, straight to the signal.
+   */
+  private copyStates(
+    step: (id: string, name: string, resultPath: string) => tasks.LambdaInvoke,
+    retryEc2: (task: tasks.CallAwsService) => sfn.TaskStateBase,
+    c: {
+      task0: string; imageArn: string; snapshotArn: string;
+      succeeded: sfn.IChainable; signalFailed: sfn.IChainable; signalError: sfn.IChainable; catchAll: sfn.CatchProps;
+    },
+  ): sfn.IChainable {
+    const copy0 = '$.CopyPoll.Result.Images[0]';
+    const finish = step('FinishCopy', STEP_FINISH_COPY, '$.Final').addCatch(c.signalError, c.catchAll);
+    finish.next(c.succeeded);
+    const cancel = step('CancelCopyOnTimeout', STEP_COPY_TIMEOUT, '$.CopyPoll').addCatch(c.signalError, c.catchAll);
+    cancel.next(new sfn.Choice(this, 'CopyCancelledOrEnded')
+      .when(sfn.Condition.stringEquals('$.CopyPoll.Outcome', 'completed'), finish)
+      .otherwise(c.signalFailed));
+
+    const describe = retryEc2(tasks.CallAwsService.jsonPath(this, 'DescribeCopy', {
+      service: 'ec2',
+      action: 'describeImages',
+      parameters: { ImageIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Copy.ImageId')) },
+      iamAction: 'ec2:DescribeImages',
+      iamResources: ['*'],
+      resultSelector: { Result: sfn.JsonPath.objectAt('$'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
+      resultPath: '$.CopyPoll',
+    })).addCatch(c.signalError, c.catchAll);
+    const wait = sfn.Wait.jsonPath(this, 'WaitForCopy', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const stateIs = (...states: string[]) => {
+      const equals = states.map((state) => sfn.Condition.stringEquals(`${copy0}.State`, state));
+      return sfn.Condition.and(sfn.Condition.isPresent(`${copy0}.State`), equals.length === 1 ? equals[0] : sfn.Condition.or(...equals));
+    };
+    wait.next(describe).next(new sfn.Choice(this, 'CopyStatus')
+      .when(stateIs('available'), finish)
+      .when(stateIs('failed', 'error', 'invalid', 'deregistered', 'disabled'), c.signalFailed)
+      .when(sfn.Condition.timestampGreaterThanEqualsJsonPath('$.CopyPoll.Now', '$.Deadline'), cancel)
+      .otherwise(wait));
+
+    const copy = (id: string, encrypted: boolean) => retryEc2(tasks.CallAwsService.jsonPath(this, id, {
+      service: 'ec2',
+      action: 'copyImage',
+      parameters: {
+        SourceImageId: sfn.JsonPath.stringAt(`${c.task0}.ImageId`),
+        SourceRegion: Aws.REGION,
+        Name: sfn.JsonPath.stringAt('$.Import.Copy.Name'),
+        Description: sfn.JsonPath.stringAt('$.Import.Copy.Description'),
+        // With no key named, the copy is as the imported AMI is (EC2 cannot copy an encrypted snapshot unencrypted).
+        Encrypted: encrypted,
+        ...(encrypted ? { KmsKeyId: sfn.JsonPath.stringAt('$.Import.Copy.KmsKeyId') } : {}),
+        ClientToken: sfn.JsonPath.stringAt('$.Import.Copy.ClientToken'),
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: sfn.JsonPath.listAt('$.Import.Copy.Tags') },
+          { ResourceType: 'snapshot', Tags: sfn.JsonPath.listAt('$.Import.Copy.Tags') },
+        ],
+      },
+      iamAction: 'ec2:CopyImage',
+      iamResources: [c.imageArn, c.snapshotArn],
+      resultSelector: { ImageId: sfn.JsonPath.stringAt('$.ImageId') },
+      resultPath: '$.Copy',
+    })).addCatch(c.signalError, c.catchAll);
+    const withKey = copy('CopyImage', true);
+    const asImported = copy('CopyImageAsImported', false);
+    withKey.next(wait);
+    asImported.next(wait);
+    return new sfn.Choice(this, 'Named')
+      .when(sfn.Condition.isPresent('$.Import.Copy'), new sfn.Choice(this, 'CopyWithKey')
+        .when(sfn.Condition.isPresent('$.Import.Copy.KmsKeyId'), withKey)
+        .otherwise(asImported))
+      .otherwise(c.succeeded);
   }
 
   /** The cdk-nag findings this design accepts, each on the resource it concerns. */

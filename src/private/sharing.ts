@@ -129,13 +129,19 @@ export function grantLaunch(scope: Construct, grantee: iam.IGrantable, imageId: 
     actions: ['ec2:RunInstances'],
     resourceArns: [`arn:${stack.partition}:ec2:${stack.region}::image/${imageId}`],
   });
-  if (!key) {
-    return image;
-  }
-  return image.combine(iam.Grant.addToPrincipal({
+  return key ? image.combine(grantEbsKeyUse(scope, grantee, key)) : image;
+}
+
+/**
+ * The key actions EC2 performs on a principal's behalf when it launches from, or copies, an
+ * AMI encrypted with the key: only through EC2 in this Region (`kms:ViaService`).
+ */
+export function grantEbsKeyUse(scope: Construct, grantee: iam.IGrantable, key: kms.IKey): iam.Grant {
+  const stack = Stack.of(scope);
+  return iam.Grant.addToPrincipal({
     grantee,
     actions: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncrypt*'],
     resourceArns: [key.keyArn],
     conditions: { StringEquals: { 'kms:ViaService': `ec2.${stack.region}.${stack.urlSuffix}` } },
-  }));
+  });
 }

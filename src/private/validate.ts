@@ -154,6 +154,27 @@ function checkWait(timeout: Duration | undefined, pollInterval: Duration | undef
 const MAX_POLLS = 2_500;
 
 /** Checks the props that do not depend on the disks. */
+/** CopyImage's constraints on an AMI name. */
+const AMI_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
+/** CopyImage's longest description. */
+const MAX_IMAGE_DESCRIPTION = 255;
+
+function checkImageName(name: string | undefined, description: string | undefined): void {
+  if (known(name) && !AMI_NAME.test(name)) {
+    const bad = [...name].filter((ch) => !/[A-Za-z0-9()[\] ./\-'@_]/.test(ch));
+    const why = name.length < 3 || name.length > 128
+      ? `has ${name.length} characters`
+      : `holds ${[...new Set(bad)].map((ch) => JSON.stringify(ch)).join(', ')}`;
+    throw new Error(`'imageName' ${show(name)} ${why}; an AMI name has 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (such as 'web-server-2026.12.01').`);
+  }
+  if (description !== undefined && name === undefined) {
+    throw new Error("'imageDescription' is set without 'imageName': it describes the named copy. Set 'imageName', or use 'description'.");
+  }
+  if (known(description) && description.length > MAX_IMAGE_DESCRIPTION) {
+    throw new Error(`'imageDescription' has ${description.length} characters; an AMI description has at most ${MAX_IMAGE_DESCRIPTION}.`);
+  }
+}
+
 export function validateImport(scope: Construct, props: VmImageImportProps): void {
   const count = props.diskImages.length;
   if (count === 0) {
@@ -171,6 +192,7 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   checkEnum('platform', props.platform, Platform as unknown as Record<string, string>);
   checkEnum('licenseType', props.licenseType, LicenseType as unknown as Record<string, string>);
   checkEnum('hypervisor', props.hypervisor, Hypervisor as unknown as Record<string, string>);
+  checkImageName(props.imageName, props.imageDescription);
   if (props.encrypted === false && props.encryptionKey) {
     throw new Error("'encryptionKey' is set but 'encrypted' is false: ImportImage uses a KMS key only for encrypted snapshots. Remove 'encryptionKey' or set 'encrypted: true'.");
   }

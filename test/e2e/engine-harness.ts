@@ -257,7 +257,7 @@ export class Engine {
     if (!sdk) {
       throw new Error(`unexpected Task resource ${resource} in ${stateName}`);
     }
-    if (stateName === 'DescribeImport') {
+    if (stateName === 'DescribeImport' || stateName === 'DescribeCopy') {
       // The Wait before this poll took one poll interval.
       const poll = Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
       this.clockOffsetMs.set(execution.arn, (this.clockOffsetMs.get(execution.arn) ?? 0) + poll);

@@ -200,6 +200,11 @@ export interface ImageState {
   launchPermissions?: LaunchPermissionState[];
   /** `v2.0` once set: ImdsSupport cannot be unset. */
   imdsSupport?: string;
+  /** Why a copy failed (DescribeImages' StateReason). */
+  stateReason?: { readonly code: string; readonly message: string };
+  /** For a copy: the AMI it was copied from, and CopyImage's ClientToken. */
+  readonly sourceImageId?: string;
+  readonly copyToken?: string;
 }
 
 export interface LaunchPermissionState {
@@ -259,6 +264,17 @@ export interface LocalEc2Options {
    * @default 0
    */
   readonly snapshotInUseAfterDeregister?: number;
+  /**
+   * A copy (CopyImage) is `pending` for this many DescribeImages calls that list it, then
+   * `available`. @default 2
+   */
+  readonly copyPendingDescribes?: number;
+  /**
+   * Eventual consistency: DescribeImages by ID answers `InvalidAMIID.NotFound` for a new
+   * copy this many times (EC2's API reference: a resource just created may not be visible
+   * to other calls at once). @default 0
+   */
+  readonly copyUnlistedDescribes?: number;
 }
 
 /** StatusMessage of an active import task, in the order EC2 reports them. */
@@ -318,6 +334,11 @@ export class LocalEc2 {
   private readonly maxActiveTasks?: number;
   private readonly unlistedDescribes: number;
   private readonly inUseAfterDeregister: number;
+  private readonly copyPendingDescribes: number;
+  private readonly copyUnlistedDescribes: number;
+  /** Copies still pending: DescribeImages listings left before they end. */
+  private readonly copying = new Map<string, { left: number; unlisted: number; failWith?: string }>();
+  private readonly copyFailures: string[] = [];
   /** Snapshots of deregistered AMIs, with how many more InUse answers they get. */
   private readonly releasing = new Map<string, number>();
   /** Describe calls each new task stays unlisted for. */
@@ -340,6 +361,8 @@ export class LocalEc2 {
     this.maxActiveTasks = options.maxActiveTasks;
     this.unlistedDescribes = options.unlistedDescribes ?? 0;
     this.inUseAfterDeregister = options.snapshotInUseAfterDeregister ?? 0;
+    this.copyPendingDescribes = options.copyPendingDescribes ?? 2;
+    this.copyUnlistedDescribes = options.copyUnlistedDescribes ?? 0;
     this.server = http.createServer((req, res) => {
       void this.handle(req, res);
     });
@@ -355,6 +378,7 @@ export class LocalEc2 {
       DeleteSnapshot: (p) => this.deleteSnapshot(p),
       ModifyImageAttribute: (p) => this.modifyImageAttribute(p),
       DescribeImageAttribute: (p) => this.describeImageAttribute(p),
+      CopyImage: (p) => this.copyImage(p),
     };
   }
 
@@ -430,6 +454,11 @@ export class LocalEc2 {
   }
 
   /** Requests received for one action. */
+  /** The next copy (CopyImage) ends `failed` with this StateReason message instead of becoming available. */
+  public failNextCopy(message: string): void {
+    this.copyFailures.push(message);
+  }
+
   public callsTo(action: string): CallRecord[] {
     return this.calls.filter((c) => c.action === action);
   }
@@ -810,16 +839,122 @@ export class LocalEc2 {
 
   // ---------------------------------------------------------------- images
 
+  /**
+   * CopyImage within the Region: a new AMI (`pending`, then `available` or `failed`) with
+   * new snapshots, named as asked (names are unique per account and Region), encrypted with
+   * the key asked for (`KmsKeyId` needs `Encrypted`; `Encrypted` alone takes EBS's default
+   * key; neither keeps the source's encryption), tagged from TagSpecifications (image and
+   * snapshot) as it is made, idempotent on ClientToken.
+   */
+  private copyImage(p: QueryParams): string {
+    const sourceId = requireParam(p, 'SourceImageId');
+    const sourceRegion = requireParam(p, 'SourceRegion');
+    const name = requireParam(p, 'Name');
+    checkIdFormat(sourceId, 'ami', 'InvalidAMIID.Malformed');
+    if (sourceRegion !== this.region) {
+      throw new Ec2Error('InvalidParameterValue', `This model copies within ${this.region} only; SourceRegion is ${sourceRegion}.`);
+    }
+    const token = p.ClientToken;
+    const again = token ? [...this.images.values()].find((img) => img.copyToken === token) : undefined;
+    if (again) {
+      if (again.sourceImageId !== sourceId || again.name !== name) {
+        throw new Ec2Error('IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+      }
+      return el('imageId', again.imageId);
+    }
+    if (!/^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/.test(name)) {
+      throw new Ec2Error('InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`);
+    }
+    const source = this.images.get(sourceId) ?? throwError(imageNotFound([sourceId]));
+    if (source.state !== 'available') {
+      throw new Ec2Error('IncorrectState', `Image ${sourceId} is not in a valid state for this operation: ${source.state}.`);
+    }
+    const taken = [...this.images.values()].find((img) => img.ownerId === this.accountId && img.name === name);
+    if (taken) {
+      throw new Ec2Error('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${taken.imageId}`);
+    }
+    const encrypted = parseBool(p.Encrypted);
+    if (p.KmsKeyId !== undefined && !encrypted) {
+      throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
+    }
+    const specs = structList(p, 'TagSpecification').map((spec) => ({
+      resourceType: spec.ResourceType,
+      tags: structList(spec, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
+    }));
+    for (const spec of specs) {
+      if (spec.resourceType !== 'image' && spec.resourceType !== 'snapshot') {
+        throw new Ec2Error('InvalidParameterValue', `'${spec.resourceType ?? ''}' is not a valid taggable resource type for this operation.`);
+      }
+      spec.tags.forEach(validateTag);
+      if (spec.tags.length > MAX_TAGS_PER_RESOURCE) {
+        throw new Ec2Error('TagLimitExceeded', `The maximum number of Tags for a resource has been reached (${MAX_TAGS_PER_RESOURCE}).`);
+      }
+    }
+    const tagsFor = (type: string) => specs.filter((spec) => spec.resourceType === type).flatMap((spec) => spec.tags);
+    const blockDevices = source.blockDevices.map((device) => {
+      const keepsKey = !encrypted && device.encrypted;
+      const kmsKeyId = encrypted ? this.kmsKeyArn(p.KmsKeyId) : keepsKey ? device.kmsKeyId : undefined;
+      const snapshot = this.createSnapshot(source.importTaskId ?? sourceId, device.volumeSize, encrypted || device.encrypted, kmsKeyId);
+      snapshot.state = 'pending';
+      snapshot.tags = tagsFor('snapshot');
+      return { ...device, snapshotId: snapshot.snapshotId, encrypted: snapshot.encrypted, kmsKeyId };
+    });
+    const copy: ImageState = {
+      ...source,
+      imageId: newId('ami'),
+      name,
+      description: p.Description,
+      creationDate: new Date().toISOString(),
+      blockDevices,
+      importTaskId: undefined,
+      state: 'pending',
+      tags: tagsFor('image'),
+      launchPermissions: undefined,
+      imdsSupport: undefined,
+      stateReason: undefined,
+      sourceImageId: sourceId,
+      copyToken: token,
+    };
+    this.images.set(copy.imageId, copy);
+    this.copying.set(copy.imageId, { left: this.copyPendingDescribes, unlisted: this.copyUnlistedDescribes, failWith: this.copyFailures.shift() });
+    return el('imageId', copy.imageId);
+  }
+
+  /** A pending copy moves on each time DescribeImages lists it. */
+  private advanceCopy(image: ImageState): void {
+    const progress = this.copying.get(image.imageId);
+    if (!progress) {
+      return;
+    }
+    if (progress.left > 0) {
+      progress.left -= 1;
+      return;
+    }
+    this.copying.delete(image.imageId);
+    const snapshots = image.blockDevices.map((d) => this.snapshots.get(d.snapshotId)).filter((x): x is SnapshotState => !!x);
+    if (progress.failWith) {
+      image.state = 'failed';
+      image.stateReason = { code: 'Client.InternalError', message: progress.failWith };
+      snapshots.forEach((snapshot) => { snapshot.state = 'error'; });
+      return;
+    }
+    image.state = 'available';
+    snapshots.forEach((snapshot) => { snapshot.state = 'completed'; });
+  }
+
   private describeImages(p: QueryParams): string {
     const ids = scalarList(p, 'ImageId');
     const owners = scalarList(p, 'Owner');
     const filters = parseFilters(p, 'Filter');
     ids.forEach((id) => checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed'));
-    const missing = ids.filter((id) => !this.images.has(id));
+    const unlisted = ids.filter((id) => (this.copying.get(id)?.unlisted ?? 0) > 0);
+    unlisted.forEach((id) => { this.copying.get(id)!.unlisted -= 1; });
+    const missing = ids.filter((id) => !this.images.has(id) || unlisted.includes(id));
     if (missing.length > 0) {
       throw imageNotFound(missing);
     }
     const candidates = ids.length > 0 ? unique(ids).map((id) => this.images.get(id) as ImageState) : [...this.images.values()];
+    candidates.forEach((image) => this.advanceCopy(image));
     const matching = candidates
       .filter((img) => owners.length === 0 || owners.some((o) => o === 'self' || o === img.ownerId))
       .filter((img) => filters.every((f) => matchesFilter(f, imageFilterValues(img, f.name))));
@@ -832,6 +967,8 @@ export class LocalEc2 {
     checkIdFormat(id, 'ami', 'InvalidAMIID.Malformed');
     const image = this.images.get(id) ?? throwError(imageNotFound([id]));
     this.images.delete(id);
+    // Deregistering a pending copy stops it (EC2's guide: "Stop a pending AMI copy operation").
+    this.copying.delete(id);
     if (this.inUseAfterDeregister > 0) {
       image.blockDevices.forEach((d) => this.releasing.set(d.snapshotId, this.inUseAfterDeregister));
     }
@@ -1417,7 +1554,8 @@ function imageXml(img: ImageState): string {
     + el('enaSupport', true)
     + el('sriovNetSupport', 'simple')
     + el('bootMode', img.bootMode)
-    + el('imdsSupport', img.imdsSupport);
+    + el('imdsSupport', img.imdsSupport)
+    + (img.stateReason ? struct('stateReason', el('code', img.stateReason.code) + el('message', img.stateReason.message)) : '');
 }
 
 function snapshotXml(s: SnapshotState): string {

@@ -409,7 +409,13 @@ describe('start resource: Delete', () => {
     sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
     ec2.on(CancelImportTaskCommand).rejects(named('InvalidParameterValue', 'cannot cancel a completed task'));
     ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1' }] });
+    // The import's AMIs by their tags: only the imported one (no copy was made).
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', State: 'available' }] });
     await del();
+    expect(ec2.commandCalls(DescribeImagesCommand)[0].args[0].input.Filters).toEqual([
+      { Name: 'tag:cdk-vm-import:stack-id', Values: [STACK] },
+      { Name: 'tag:cdk-vm-import:import-task-id', Values: [TASK] },
+    ]);
     expect(ec2.commandCalls(DeregisterImageCommand)).toHaveLength(0);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
     expect(response().Status).toBe('SUCCESS');

@@ -41,6 +41,8 @@ public final class VmImportExampleApp {
                     .bootMode(BootMode.LEGACY_BIOS)
                     .licenseType(LicenseType.BYOL)
                     .description("Web server imported from a VMware disk")
+                    .imageName("web-server-1.0.0")
+                    .ssmParameterName("/images/web-server")
                     .tags(Map.of("Application", "web"))
                     .removalPolicy(RemovalPolicy.DESTROY)
                     .build();
