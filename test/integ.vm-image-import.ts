@@ -20,6 +20,8 @@ const image = new VmImageImport(stack, 'Image', {
   bootMode: BootMode.LEGACY_BIOS,
   licenseType: LicenseType.BYOL,
   tags: { purpose: 'integ' },
+  // Named through CopyImage; the test's DESTROY frees the name for the next run.
+  imageName: `cdk-vm-import-integ-${stack.stackName}`,
   removalPolicy: RemovalPolicy.DESTROY,
   // A test leaves nothing behind: the stack's key (scheduled for deletion) and the engine's logs go too.
   encryptionKeyRemovalPolicy: RemovalPolicy.DESTROY,
@@ -30,4 +32,4 @@ const integ = new IntegTest(app, 'VmImageImportTest', { testCases: [stack] });
 integ.assertions
   .awsApiCall('EC2', 'describeImages', { ImageIds: [image.imageId] })
   // The AMI carries the library's own tags too (stack, logical ID and import task), in no set order.
-  .expect(ExpectedResult.objectLike({ Images: [{ State: 'available', Tags: Match.arrayWith([{ Key: 'purpose', Value: 'integ' }]) }] }));
+  .expect(ExpectedResult.objectLike({ Images: [{ State: 'available', Name: `cdk-vm-import-integ-${stack.stackName}`, Tags: Match.arrayWith([{ Key: 'purpose', Value: 'integ' }]) }] }));
