@@ -1,6 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import {
+  bufferDisk, cString, diskError, DiskReader, expectBytes, fileDisk, guidToDiskBytes, hasBit, hasMagic, ImageFile,
+  isPowerOfTwo, SECTOR, shellQuote, sibling, streamOptimizedCommand, u64be, u64le,
+} from './disk-bytes';
 
 /** The formats EC2 VM Import accepts (same strings as ImportImage's DiskContainer.Format). */
 export type InspectedFormat = 'OVA' | 'VMDK' | 'VHD' | 'VHDX' | 'RAW';
@@ -15,7 +19,6 @@ export interface DiskInspection {
   readonly hasEfiSystemPartition: boolean;
 }
 
-const SECTOR = 512;
 const MAX_DESCRIPTOR_BYTES = 64 * 1024;
 const MAX_OVF_BYTES = 1024 * 1024;
 const MAX_PAX_BYTES = 64 * 1024;
@@ -26,16 +29,6 @@ const MAX_VMDK_MARKERS = 16;
 const VHD_UNALLOCATED = 0xffffffff;
 const ESP_TYPE_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const UNRECOGNIZED: DiskInspection = { format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false };
-
-/** Reads exactly `length` bytes of a virtual disk at `offset`; what is absent reads as zeros. */
-type DiskReader = (offset: number, length: number) => Buffer;
-
-interface ImageFile {
-  readonly path: string;
-  readonly size: number;
-  /** Up to `length` bytes at `offset`; fewer only at the end of the file. */
-  readonly read: (offset: number, length: number) => Buffer;
-}
 
 interface TarMember {
   readonly name: string;
@@ -418,88 +411,4 @@ function findGpt(disk: DiskReader): { sectorSize: number; hasEsp: boolean } | un
     return { sectorSize, hasEsp };
   }
   return undefined;
-}
-
-/** GPT stores a GUID's first three fields little-endian and the last two as written. */
-function guidToDiskBytes(guid: string): Buffer {
-  const bytes = Buffer.from(guid.replace(/-/g, ''), 'hex');
-  const reversed = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).reverse();
-  return Buffer.concat([reversed(0, 4), reversed(4, 6), reversed(6, 8), bytes.subarray(8)]);
-}
-
-/** The file's first `end` bytes as a disk. */
-function fileDisk(image: ImageFile, end: number): DiskReader {
-  return (offset, length) => zeroPad(image.read(offset, Math.max(0, Math.min(length, end - offset))), length);
-}
-
-function bufferDisk(data: Buffer): DiskReader {
-  return (offset, length) => zeroPad(data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length)), length);
-}
-
-// ---------- small helpers ----------
-
-function expectBytes(image: ImageFile, offset: number, length: number, what: string): Buffer {
-  const bytes = image.read(offset, length);
-  if (bytes.length < length) {
-    throw diskError(image.path, `is truncated: its ${what} (${length} bytes at byte ${offset}) runs past the end of the file (${image.size} bytes)`,
-      'Copy or export the disk image again');
-  }
-  return bytes;
-}
-
-function hasBit(value: number, bit: number): boolean {
-  return Math.floor(value / 2 ** bit) % 2 === 1;
-}
-
-function isPowerOfTwo(value: number): boolean {
-  return value > 0 && Number.isInteger(Math.log2(value));
-}
-
-function zeroPad(bytes: Buffer, length: number): Buffer {
-  if (bytes.length >= length) return bytes;
-  const out = Buffer.alloc(length);
-  bytes.copy(out);
-  return out;
-}
-
-function hasMagic(bytes: Buffer, offset: number, magic: string | Buffer): boolean {
-  const expected = typeof magic === 'string' ? Buffer.from(magic, 'latin1') : magic;
-  return bytes.length >= offset + expected.length && bytes.subarray(offset, offset + expected.length).equals(expected);
-}
-
-function cString(bytes: Buffer, encoding: 'latin1' | 'utf8'): string {
-  const end = bytes.indexOf(0);
-  return bytes.subarray(0, end === -1 ? bytes.length : end).toString(encoding);
-}
-
-/** Unsigned 64-bit integers; values past 2^53 become MAX_SAFE_INTEGER, which lies past the end of any file. */
-function u64le(bytes: Buffer, offset: number): number {
-  return toSafeNumber(bytes.readBigUInt64LE(offset));
-}
-
-function u64be(bytes: Buffer, offset: number): number {
-  return toSafeNumber(bytes.readBigUInt64BE(offset));
-}
-
-function toSafeNumber(value: bigint): number {
-  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
-}
-
-function diskError(filePath: string, found: string, fix: string): Error {
-  return new Error(`Disk image ${filePath} ${found}. ${fix}.`);
-}
-
-function streamOptimizedCommand(filePath: string, inputFormat: string): string {
-  const output = sibling(filePath, '-stream-optimized.vmdk');
-  return `qemu-img convert -f ${inputFormat} -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic ${shellQuote(filePath)} ${shellQuote(output)}`;
-}
-
-/** A path beside `filePath`, with its extension replaced by `suffix`. */
-function sibling(filePath: string, suffix: string): string {
-  const parsed = path.parse(filePath);
-  return path.join(parsed.dir, parsed.name + suffix);
-}
-
-function shellQuote(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
 }
