@@ -249,7 +249,7 @@ describe('importable images', () => {
   });
 
   test('a RAW disk without a partition table is unrecognized', () => {
-    expect(inspect(images.blank)).toEqual({ format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false });
+    expect(inspect(images.blank)).toEqual({ format: undefined, detail: `unrecognized bytes (first bytes 0x${'00'.repeat(16)})`, hasEfiSystemPartition: false });
   });
 });
 

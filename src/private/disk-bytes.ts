@@ -98,3 +98,19 @@ export function sibling(filePath: string, suffix: string): string {
 export function shellQuote(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
 }
+
+/** qemu-img's name for each format VM Import takes; an OVA is a tar archive that qemu-img neither reads nor writes. */
+const QEMU_FORMATS: Record<string, string | undefined> = { VMDK: 'vmdk', VHD: 'vpc', VHDX: 'vhdx', RAW: 'raw' };
+
+/**
+ * The qemu-img command that converts `filePath` from one of VM Import's formats to another
+ * (a VMDK is made stream-optimized), writing beside it; undefined when either side is an OVA.
+ */
+export function convertCommand(filePath: string, from: string, to: string): string | undefined {
+  const input = QEMU_FORMATS[from];
+  const output = QEMU_FORMATS[to];
+  if (!input || !output) return undefined;
+  if (to === 'VMDK') return streamOptimizedCommand(filePath, input);
+  const target = sibling(filePath, `-converted.${to === 'VHD' ? 'vhd' : to.toLowerCase()}`);
+  return `qemu-img convert -f ${input} -O ${output} ${shellQuote(filePath)} ${shellQuote(target)}`;
+}

@@ -28,7 +28,6 @@ const MAX_GRAIN_BYTES = 2 * 1024 * 1024;
 const MAX_VMDK_MARKERS = 16;
 const VHD_UNALLOCATED = 0xffffffff;
 const ESP_TYPE_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const UNRECOGNIZED: DiskInspection = { format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false };
 
 interface TarMember {
   readonly name: string;
@@ -391,7 +390,7 @@ function inspectRaw(image: ImageFile, head: Buffer): DiskInspection {
   if (head.length >= SECTOR && head[510] === 0x55 && head[511] === 0xaa) {
     return { format: 'RAW', detail: 'RAW with MBR', hasEfiSystemPartition: false };
   }
-  return UNRECOGNIZED;
+  return { format: undefined, detail: `unrecognized bytes (first bytes 0x${head.subarray(0, 16).toString('hex')})`, hasEfiSystemPartition: false };
 }
 
 /** Looks for a GPT header at LBA 1 (512- then 4096-byte sectors) and an EFI System Partition among its entries. */
