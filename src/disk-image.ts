@@ -329,7 +329,7 @@ class AssetDiskImage extends DiskImage {
         "If it is a raw disk, set 'format: DiskImageFormat.RAW'; otherwise convert it with qemu-img.",
       );
     }
-    if (inspection.hasEfiSystemPartition && options.bootMode !== BootMode.UEFI) {
+    if (inspection.efiSystemPartition === 'found' && options.bootMode !== BootMode.UEFI) {
       const now = options.bootMode === undefined ? 'is not set' : `is ${options.bootMode}`;
       Annotations.of(scope).addWarningV2('cdk-vm-import:uefiDisk',
         `DiskImage.fromAsset('${this.file}') holds an EFI System Partition, so it boots with UEFI, but 'bootMode' ${now}. ` +
