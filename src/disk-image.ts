@@ -85,6 +85,16 @@ export interface DiskImageBindOptions {
    * @default - not set on the import
    */
   readonly bootMode?: BootMode;
+
+  /**
+   * Whether this disk is the import's boot disk (its first).
+   *
+   * A local boot disk without an EFI System Partition imported with `bootMode: UEFI` gets a
+   * warning; a data disk does not.
+   *
+   * @default true
+   */
+  readonly bootDisk?: boolean;
 }
 
 /**
@@ -334,6 +344,12 @@ class AssetDiskImage extends DiskImage {
       Annotations.of(scope).addWarningV2('cdk-vm-import:uefiDisk',
         `DiskImage.fromAsset('${this.file}') holds an EFI System Partition, so it boots with UEFI, but 'bootMode' ${now}. ` +
         "Set 'bootMode: BootMode.UEFI' on the import, or VM Import may register it for legacy BIOS and the instance will not boot.");
+    }
+    if (inspection.efiSystemPartition === 'absent' && options.bootMode === BootMode.UEFI && options.bootDisk !== false) {
+      Annotations.of(scope).addWarningV2('cdk-vm-import:noEsp',
+        `DiskImage.fromAsset('${this.file}') is the boot disk and 'bootMode' is uefi, but its first sectors hold no EFI System Partition, ` +
+        'so a UEFI boot will likely fail. If the disk boots with BIOS, set \'bootMode: BootMode.LEGACY_BIOS\' or leave it unset; ' +
+        'otherwise check that this is the disk exported from the UEFI machine, with its partition table.');
     }
     const staged = stageDiskFile(scope, file);
     grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));

@@ -1,10 +1,11 @@
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { DiskImage, DiskImageFormat, LicenseType, VmImageImport } from '../src';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { BootMode, DiskImage, DiskImageFormat, LicenseType, VmImageImport } from '../src';
 import { writeDiskFixture } from './support/disk-fixtures';
 
 // DiskImage.fromAsset with a stated 'format': the bytes must confirm it (real images from
@@ -32,6 +33,15 @@ beforeAll(() => {
   files.flat = writeDiskFixture('flat.vmdk', dir);
   files.vhdx = writeDiskFixture('disk.vhdx', dir);
   files.vhd = writeDiskFixture('empty-dynamic.vhd', dir);
+  files.vhdxEsp = writeDiskFixture('gpt-esp.vhdx', dir);
+  files.vhdxNoEsp = writeDiskFixture('gpt.vhdx', dir);
+  // An OVA whose disk is a monolithic sparse VMDK: its first sectors are not read, so whether it has an ESP is unknown.
+  const ova = path.join(dir, 'ova');
+  fs.mkdirSync(ova);
+  fs.writeFileSync(path.join(ova, 'appliance.ovf'), '<Envelope><References><File ovf:href="disk1.vmdk"/></References></Envelope>\n');
+  fs.renameSync(writeDiskFixture('monolithic-sparse.vmdk', dir), path.join(ova, 'disk1.vmdk'));
+  files.ovaSparse = path.join(dir, 'sparse.ova');
+  execFileSync('tar', ['--format=ustar', '-cf', files.ovaSparse, '-C', ova, 'appliance.ovf', 'disk1.vmdk']);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -99,5 +109,39 @@ describe('a stated format must be confirmed by the bytes', () => {
     Template.fromStack(importOf(files[file], format)).hasResourceProperties('Custom::VmImageImport', {
       DiskContainers: [Match.objectLike({ Format: format })],
     });
+  });
+});
+
+describe('bootMode UEFI on a boot disk without an EFI System Partition', () => {
+  const NO_ESP = 'cdk-vm-import:noEsp';
+  function warnings(bootMode: BootMode | undefined, ...disks: string[]) {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+    new VmImageImport(stack, 'Import', { diskImages: disks.map((d) => DiskImage.fromAsset(d)), licenseType: LicenseType.BYOL, bootMode });
+    return Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
+  }
+
+  test('warns for a VHDX of a GPT disk without ESP', () => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(files.vhdxNoEsp)], licenseType: LicenseType.BYOL, bootMode: BootMode.UEFI });
+    Annotations.fromStack(stack).hasWarning('/Test/Import',
+      `DiskImage.fromAsset('${files.vhdxNoEsp}') is the boot disk and 'bootMode' is uefi, but its first sectors hold no EFI System Partition, ` +
+      "so a UEFI boot will likely fail. If the disk boots with BIOS, set 'bootMode: BootMode.LEGACY_BIOS' or leave it unset; " +
+      `otherwise check that this is the disk exported from the UEFI machine, with its partition table. [ack: ${NO_ESP}]`);
+  });
+
+  test.each<[string, BootMode | undefined, () => string[]]>([
+    ['a VHDX with an ESP', BootMode.UEFI, () => [files.vhdxEsp]],
+    ['bootMode not set', undefined, () => [files.vhdxNoEsp]],
+    ['bootMode legacy-bios', BootMode.LEGACY_BIOS, () => [files.vhdxNoEsp]],
+    ['a data disk without ESP after a boot disk with one', BootMode.UEFI, () => [files.vhdxEsp, files.vhdxNoEsp]],
+    ['an OVA whose disk was not inspected for an ESP', BootMode.UEFI, () => [files.ovaSparse]],
+  ])('no such warning for %s', (_, bootMode, disks) => {
+    const all = warnings(bootMode, ...disks());
+    expect(all.filter((w) => w.includes(NO_ESP))).toEqual([]);
+    expect(all.filter((w) => w.includes('cdk-vm-import:uefiDisk'))).toEqual([]);
+  });
+
+  test('a VHDX with an ESP and no bootMode gets the UEFI warning instead', () => {
+    expect(warnings(undefined, files.vhdxEsp).filter((w) => w.includes('cdk-vm-import:uefiDisk'))).toHaveLength(1);
   });
 });
