@@ -5,8 +5,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BootMode } from './import-options';
 import { checkEnum } from './private/checks';
+import { convertCommand } from './private/disk-bytes';
 import { stageDiskFile } from './private/disk-file-asset';
-import { inspectDiskImage } from './private/disk-inspect';
+import { DiskInspection, inspectDiskImage } from './private/disk-inspect';
 import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
 import { checkPlacement } from './private/placement';
 
@@ -84,6 +85,16 @@ export interface DiskImageBindOptions {
    * @default - not set on the import
    */
   readonly bootMode?: BootMode;
+
+  /**
+   * Whether this disk is the import's boot disk (its first).
+   *
+   * A local boot disk without an EFI System Partition imported with `bootMode: UEFI` gets a
+   * warning; a data disk does not.
+   *
+   * @default true
+   */
+  readonly bootDisk?: boolean;
 }
 
 /**
@@ -275,6 +286,31 @@ function common(options: DiskImageOptions) {
   return { deviceName: options.deviceName, description: options.description };
 }
 
+/** What bytes confirm each stated format, as the inspection reads them. */
+const FORMAT_SIGNATURES: Record<DiskImageFormat, string> = {
+  [DiskImageFormat.OVA]: 'an OVA (a tar archive in ustar format whose first member is the .ovf descriptor)',
+  [DiskImageFormat.VMDK]: "a VMDK (VM Import takes a single-file stream-optimized VMDK, which starts with the 'KDMV' header)",
+  [DiskImageFormat.VHD]: "a VHD (which ends with a 'conectix' footer)",
+  [DiskImageFormat.VHDX]: "a VHDX (which starts with the 'vhdxfile' signature)",
+  [DiskImageFormat.RAW]: 'a raw disk (a byte-for-byte copy of a disk, not an image container)',
+};
+
+function looksLike(inspection: DiskInspection): string {
+  if (!inspection.format) return inspection.detail;
+  return `${/^[AEIOU]/i.test(inspection.detail) ? 'an' : 'a'} ${inspection.detail} (${inspection.format})`;
+}
+
+/** How to fix a stated format the bytes do not confirm: state what they are, or convert them. */
+function statedFormatFix(file: string, stated: DiskImageFormat, detected: DiskImageFormat | undefined): string {
+  const convert = convertCommand(file, detected ?? DiskImageFormat.RAW, stated);
+  const or = convert ? `; or convert it to ${stated}: ${convert}` : '';
+  if (detected) {
+    return `Set 'format' to DiskImageFormat.${detected}, or leave it unset to use the detected format${or}`;
+  }
+  const ova = stated === DiskImageFormat.OVA ? '; an OVA is exported from the hypervisor, or built with tar --format=ustar -cf appliance.ova appliance.ovf disk1.vmdk' : '';
+  return `If it is a raw disk, set 'format: DiskImageFormat.RAW'${or}${ova}`;
+}
+
 class AssetDiskImage extends DiskImage {
   constructor(private readonly file: string, private readonly options: DiskImageOptions) {
     super();
@@ -282,26 +318,38 @@ class AssetDiskImage extends DiskImage {
 
   public bind(scope: Construct, options: DiskImageBindOptions): DiskImageConfig {
     const file = path.resolve(this.file);
-    const inspection = inspectDiskImage(file);
-    const detected = inspection.format as DiskImageFormat | undefined;
-    if (this.options.format && detected && this.options.format !== detected) {
-      throw new Error(
-        `DiskImage.fromAsset('${this.file}'): 'format' is ${this.options.format} but the file is a ${inspection.detail} (${detected}). ` +
-        `Set 'format' to DiskImageFormat.${detected}, or leave it unset to use the detected format.`,
-      );
+    const stated = this.options.format;
+    const call = `DiskImage.fromAsset('${this.file}')`;
+    let inspection: DiskInspection;
+    try {
+      inspection = inspectDiskImage(file);
+    } catch (e) {
+      throw new Error(`${call}${stated ? ` with 'format' ${stated}` : ''}: ${(e as Error).message}`);
     }
-    const format = this.options.format ?? detected;
+    const detected = inspection.format as DiskImageFormat | undefined;
+    // Any bytes may be a raw disk, so only RAW may be stated for bytes of no known format.
+    if (stated && !Token.isUnresolved(stated) && stated !== detected && !(stated === DiskImageFormat.RAW && detected === undefined)) {
+      throw new Error(`${call}: 'format' is ${stated} but the file is ${looksLike(inspection)}, not ${FORMAT_SIGNATURES[stated]}. ` +
+        `${statedFormatFix(file, stated, detected)}.`);
+    }
+    const format = stated ?? detected;
     if (!format) {
       throw new Error(
-        `DiskImage.fromAsset('${this.file}'): the file is not a disk image format VM Import recognizes (${inspection.detail}). ` +
-        'If it is a raw disk, set \'format: DiskImageFormat.RAW\'; otherwise convert it with qemu-img.',
+        `${call}: the file is not a disk image format VM Import recognizes: it holds ${inspection.detail}. ` +
+        "If it is a raw disk, set 'format: DiskImageFormat.RAW'; otherwise convert it with qemu-img.",
       );
     }
-    if (inspection.hasEfiSystemPartition && options.bootMode !== BootMode.UEFI) {
+    if (inspection.efiSystemPartition === 'found' && options.bootMode !== BootMode.UEFI) {
       const now = options.bootMode === undefined ? 'is not set' : `is ${options.bootMode}`;
       Annotations.of(scope).addWarningV2('cdk-vm-import:uefiDisk',
         `DiskImage.fromAsset('${this.file}') holds an EFI System Partition, so it boots with UEFI, but 'bootMode' ${now}. ` +
         "Set 'bootMode: BootMode.UEFI' on the import, or VM Import may register it for legacy BIOS and the instance will not boot.");
+    }
+    if (inspection.efiSystemPartition === 'absent' && options.bootMode === BootMode.UEFI && options.bootDisk !== false) {
+      Annotations.of(scope).addWarningV2('cdk-vm-import:noEsp',
+        `DiskImage.fromAsset('${this.file}') is the boot disk and 'bootMode' is uefi, but its first sectors hold no EFI System Partition, ` +
+        'so a UEFI boot will likely fail. If the disk boots with BIOS, set \'bootMode: BootMode.LEGACY_BIOS\' or leave it unset; ' +
+        'otherwise check that this is the disk exported from the UEFI machine, with its partition table.');
     }
     const staged = stageDiskFile(scope, file);
     grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));

@@ -620,7 +620,15 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
         return self.bucket;
       },
     };
-    const disks = props.diskImages.map((disk) => disk.bind(this, bindOptions));
+    const dataDiskOptions: DiskImageBindOptions = {
+      role: grantRole,
+      bootMode: props.bootMode,
+      bootDisk: false,
+      get bucket() {
+        return self.bucket;
+      },
+    };
+    const disks = props.diskImages.map((disk, i) => disk.bind(this, i === 0 ? bindOptions : dataDiskOptions));
     validateDisks(this, props, disks);
     const grantsPolicy = grantRole === this.role ? undefined : grantRole.node.tryFindChild('Policy');
     if (grantsPolicy) {

@@ -185,6 +185,37 @@ beforeAll(() => {
   images.truncatedDynamic = copyWithSize(images.dynamicEsp, 'truncated-dynamic.vhd', nodeFs.statSync(images.dynamicEsp).size - 512);
 
   images.vhdx = made['disk.vhdx'];
+  images.vhdxEsp = made['gpt-esp.vhdx'];
+  images.vhdxNoEsp = made['gpt.vhdx'];
+  images.vhdxFixedEsp = made['gpt-esp-fixed.vhdx'];
+  images.rawMbrEsp = made['mbr-esp.img'];
+  // The VHDX header with the higher sequence number (at 64 or 128 KiB) is the current one.
+  const vhdxHeaders = (b: Buffer) => [64 * 1024, 128 * 1024].sort((x, y) => Number(b.readBigUInt64LE(x + 8) - b.readBigUInt64LE(y + 8)));
+  const [olderHeader, newerHeader] = vhdxHeaders(nodeFs.readFileSync(images.vhdxEsp));
+  images.vhdxLog = patched(images.vhdxEsp, 'log.vhdx', () => newerHeader + 48, Buffer.from('log-guid-pending'));
+  images.vhdxOldHeaderLog = patched(images.vhdxEsp, 'old-header-log.vhdx', () => olderHeader + 48, Buffer.from('log-guid-pending'));
+  images.vhdxNoHeader = patched(patched(images.vhdxEsp, 'no-header-1.vhdx', () => olderHeader, Buffer.from('xxxx')), 'no-header.vhdx', () => newerHeader, Buffer.from('xxxx'));
+  images.vhdxNoRegions = patched(images.vhdxEsp, 'no-regions.vhdx', () => 192 * 1024, Buffer.from('xxxx'));
+  const region = (b: Buffer, guid: string) => {
+    const id = Buffer.from(guid.replace(/-/g, ''), 'hex');
+    const reversed = (start: number, end: number) => Buffer.from(id.subarray(start, end)).reverse();
+    const onDisk = Buffer.concat([reversed(0, 4), reversed(4, 6), reversed(6, 8), id.subarray(8)]);
+    return b.indexOf(onDisk, 192 * 1024);
+  };
+  const metadataGuid = '8B7CA206-4790-4B9A-B8FE-575F050F886E';
+  const metadataAt = (b: Buffer) => Number(b.readBigUInt64LE(region(b, metadataGuid) + 16));
+  // File parameters (the first metadata item qemu-img writes): block size, then flags (bit 1: HasParent).
+  const fileParametersAt = (b: Buffer) => metadataAt(b) + b.readUInt32LE(region(b, 'CAA16737-FA36-4D43-B3B6-33F0AA44E76B') + 16);
+  images.vhdxNoMetadata = patched(images.vhdxEsp, 'no-metadata.vhdx', metadataAt, Buffer.from('xxxxxxxx'));
+  images.vhdxBadBlockSize = patched(images.vhdxEsp, 'bad-block-size.vhdx', fileParametersAt, Buffer.from([3, 0, 0, 0]));
+  images.vhdxDifferencing = patched(images.vhdxEsp, 'differencing.vhdx', (b) => fileParametersAt(b) + 4, Buffer.from([2, 0, 0, 0]));
+  const batAt = (b: Buffer) => Number(b.readBigUInt64LE(region(b, '2DC27766-F623-4200-9D64-115E9BFD4A08') + 16));
+  // The first BAT entry's state (its low 3 bits) set to PAYLOAD_BLOCK_NOT_PRESENT, its file offset kept.
+  const notPresent = Buffer.from(nodeFs.readFileSync(images.vhdxEsp).subarray(batAt(nodeFs.readFileSync(images.vhdxEsp))).subarray(0, 8));
+  notPresent[0] -= notPresent[0] % 8;
+  images.vhdxFirstBlockAbsent = patched(images.vhdxEsp, 'first-block-absent.vhdx', batAt, notPresent);
+  // Header flags bit 16 (compressed grains) cleared.
+  images.streamUncompressed = patched(made['gpt-esp-stream.vmdk'], 'uncompressed-stream.vmdk', () => 10, Buffer.from([0]));
   images.qcow2 = made['disk.qcow2'];
   images.qed = made['disk.qed'];
   images.vdi = made['disk.vdi'];
@@ -200,6 +231,10 @@ beforeAll(() => {
   images.ovaDiskFirst = ova('disk-first.ova', { 'disk1.vmdk': disk, 'appliance.ovf': ovfText });
   images.ovaMissingDisk = ova('missing-disk.ova', { 'appliance.ovf': ovf(['disk1.vmdk', 'disk2.vmdk']), 'disk1.vmdk': disk });
   images.ovaHugeOvf = ova('huge-ovf.ova', { 'appliance.ovf': ovfText + ' '.repeat(2 * MIB), 'disk1.vmdk': disk });
+  images.ovaNoEsp = ova('no-esp.ova', { 'appliance.ovf': ovfText, 'disk1.vmdk': nodeFs.readFileSync(images.streamNoEsp) });
+  images.ovaVhd = ova('vhd.ova', { 'appliance.ovf': ovf(['disk1.vhd', 'disk2.vmdk']), 'disk1.vhd': nodeFs.readFileSync(images.dynamicEsp), 'disk2.vmdk': nodeFs.readFileSync(images.streamNoEsp) });
+  images.ovaSparse = ova('sparse.ova', { 'appliance.ovf': ovfText, 'disk1.vmdk': nodeFs.readFileSync(images.monolithicSparse) });
+  images.ovaNoDisk = ova('no-disk.ova', { 'appliance.ovf': ovf(['notes.txt']), 'notes.txt': 'not a disk\n' });
   images.ovaNoReferences = ova('no-references.ova', { 'appliance.ovf': ovf([]), 'disk1.vmdk': disk });
   // good.ova: headers at 0 (.ovf), 1024 (.mf) and 2048 (disk1.vmdk, whose body starts at 2560).
   images.ovaTruncatedBody = copyWithSize(images.ova, 'truncated-body.ova', 2560 + 1000);
@@ -227,45 +262,57 @@ afterAll(() => {
 
 describe('importable images', () => {
   test.each([
-    ['RAW with GPT and an ESP', 'rawEsp', 'RAW', 'RAW with GPT', true],
-    ['RAW with GPT and no ESP', 'rawNoEsp', 'RAW', 'RAW with GPT', false],
-    ['RAW with GPT on 4096-byte sectors', 'rawEsp4k', 'RAW', 'RAW with GPT (4096-byte sectors)', true],
-    ['RAW with MBR', 'rawMbr', 'RAW', 'RAW with MBR', false],
-    ['stream-optimized VMDK of a GPT+ESP disk', 'streamEsp', 'VMDK', 'stream-optimized VMDK', true],
-    ['stream-optimized VMDK of a GPT disk without ESP', 'streamNoEsp', 'VMDK', 'stream-optimized VMDK', false],
-    ['stream-optimized VMDK without grains', 'streamEmpty', 'VMDK', 'stream-optimized VMDK', false],
-    ['dynamic VHD of a GPT+ESP disk', 'dynamicEsp', 'VHD', 'dynamic VHD', true],
-    ['dynamic VHD without blocks', 'dynamicEmpty', 'VHD', 'dynamic VHD', false],
-    ['fixed VHD of a GPT+ESP disk', 'fixedEsp', 'VHD', 'fixed VHD', true],
-    ['fixed VHD with a 511-byte footer', 'fixedEsp511', 'VHD', 'fixed VHD', true],
-    ['stream-optimized VMDK whose first grain is not LBA 0', 'shiftedStream', 'VMDK', 'stream-optimized VMDK', false],
-    ['dynamic VHD whose first block is absent', 'shiftedDynamic', 'VHD', 'dynamic VHD', false],
-    ['VHDX', 'vhdx', 'VHDX', 'VHDX', false],
-    ['OVA (ustar)', 'ova', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
-    ['OVA (GNU tar)', 'ovaGnu', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
-    ['OVA (pax, long member name)', 'ovaPax', 'OVA', 'OVA with appliance.ovf and 1 referenced file', false],
-  ])('%s', (_, image, format, detail, hasEfiSystemPartition) => {
-    expect(inspect(images[image])).toEqual({ format, detail, hasEfiSystemPartition });
+    ['RAW with GPT and an ESP', 'rawEsp', 'RAW', 'RAW with GPT', 'found'],
+    ['RAW with GPT and no ESP', 'rawNoEsp', 'RAW', 'RAW with GPT', 'absent'],
+    ['RAW with GPT on 4096-byte sectors', 'rawEsp4k', 'RAW', 'RAW with GPT (4096-byte sectors)', 'found'],
+    ['RAW with MBR', 'rawMbr', 'RAW', 'RAW with MBR', 'absent'],
+    ['stream-optimized VMDK of a GPT+ESP disk', 'streamEsp', 'VMDK', 'stream-optimized VMDK', 'found'],
+    ['stream-optimized VMDK of a GPT disk without ESP', 'streamNoEsp', 'VMDK', 'stream-optimized VMDK', 'absent'],
+    ['stream-optimized VMDK without grains', 'streamEmpty', 'VMDK', 'stream-optimized VMDK', 'absent'],
+    ['dynamic VHD of a GPT+ESP disk', 'dynamicEsp', 'VHD', 'dynamic VHD', 'found'],
+    ['dynamic VHD without blocks', 'dynamicEmpty', 'VHD', 'dynamic VHD', 'absent'],
+    ['fixed VHD of a GPT+ESP disk', 'fixedEsp', 'VHD', 'fixed VHD', 'found'],
+    ['fixed VHD with a 511-byte footer', 'fixedEsp511', 'VHD', 'fixed VHD', 'found'],
+    ['stream-optimized VMDK whose first grain is not LBA 0', 'shiftedStream', 'VMDK', 'stream-optimized VMDK', 'absent'],
+    ['dynamic VHD whose first block is absent', 'shiftedDynamic', 'VHD', 'dynamic VHD', 'absent'],
+    ['VHDX without blocks', 'vhdx', 'VHDX', 'VHDX', 'absent'],
+    ['dynamic VHDX of a GPT+ESP disk', 'vhdxEsp', 'VHDX', 'VHDX', 'found'],
+    ['dynamic VHDX of a GPT disk without ESP', 'vhdxNoEsp', 'VHDX', 'VHDX', 'absent'],
+    ['fixed VHDX of a GPT+ESP disk', 'vhdxFixedEsp', 'VHDX', 'VHDX', 'found'],
+    ['VHDX whose first block is not present in the BAT', 'vhdxFirstBlockAbsent', 'VHDX', 'VHDX', 'absent'],
+    ['VHDX whose older header has a log to replay', 'vhdxOldHeaderLog', 'VHDX', 'VHDX', 'found'],
+    ['VHDX whose current header has a log to replay', 'vhdxLog', 'VHDX', 'VHDX', 'unknown'],
+    ['RAW with MBR and an ESP partition (type 0xEF)', 'rawMbrEsp', 'RAW', 'RAW with MBR', 'found'],
+    ['stream-optimized VMDK whose grains are not compressed', 'streamUncompressed', 'VMDK', 'stream-optimized VMDK', 'unknown'],
+    ['OVA of a GPT disk without ESP', 'ovaNoEsp', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'absent'],
+    ['OVA whose first disk is a dynamic VHD of a GPT+ESP disk', 'ovaVhd', 'OVA', 'OVA with appliance.ovf and 2 referenced files', 'found'],
+    ['OVA whose disk is a monolithic sparse VMDK', 'ovaSparse', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'unknown'],
+    ['OVA that references no disk image', 'ovaNoDisk', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'unknown'],
+    ['OVA (ustar)', 'ova', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'found'],
+    ['OVA (GNU tar)', 'ovaGnu', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'found'],
+    ['OVA (pax, long member name)', 'ovaPax', 'OVA', 'OVA with appliance.ovf and 1 referenced file', 'found'],
+  ])('%s', (_, image, format, detail, efiSystemPartition) => {
+    expect(inspect(images[image])).toEqual({ format, detail, efiSystemPartition });
   });
 
   test('a RAW disk without a partition table is unrecognized', () => {
-    expect(inspect(images.blank)).toEqual({ format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false });
+    expect(inspect(images.blank)).toEqual({ format: undefined, detail: `unrecognized bytes (first bytes 0x${'00'.repeat(16)})`, efiSystemPartition: 'absent' });
   });
 });
 
 describe('only headers and footers are read', () => {
   test.each([
-    ['4 GiB RAW with GPT and an ESP', 'bigRawEsp', 'RAW', true],
-    ['4 GiB fixed VHD', 'bigFixed', 'VHD', false],
-    ['4 GiB of zeros', 'bigBlank', undefined, false],
-  ])('%s', (_, image, format, hasEsp) => {
+    ['4 GiB RAW with GPT and an ESP', 'bigRawEsp', 'RAW', 'found'],
+    ['4 GiB fixed VHD', 'bigFixed', 'VHD', 'absent'],
+    ['4 GiB of zeros', 'bigBlank', undefined, 'absent'],
+  ])('%s', (_, image, format, esp) => {
     expect(nodeFs.statSync(images[image]).size).toBeGreaterThanOrEqual(4 * GIB);
     const started = Date.now();
     const m = measure(images[image]);
     const elapsed = Date.now() - started;
     expect(m.error).toBeUndefined();
     expect(m.result?.format).toBe(format);
-    expect(m.result?.hasEfiSystemPartition).toBe(hasEsp);
+    expect(m.result?.efiSystemPartition).toBe(esp);
     expect(m.bytesRead).toBeGreaterThan(0);
     expect(m.bytesRead).toBeLessThanOrEqual(64 * 1024);
     expect(elapsed).toBeLessThan(1000);
@@ -303,6 +350,11 @@ describe('rejected images', () => {
     ['OVA truncated inside a member', 'ovaTruncatedBody', /is a truncated tar archive: the member at byte 2048 runs past the end of the file\. Copy or export the OVA again/],
     ['OVA truncated inside a header', 'ovaTruncatedHeader', /is a truncated tar archive: it ends inside the tar header at byte 2048\. Copy or export the OVA again/],
     ['OVA with a corrupt tar header', 'ovaCorrupt', /has a corrupt tar header at byte 0/],
+    ['VHDX without a valid header', 'vhdxNoHeader', /is a VHDX whose header \(signature 'head' at 64 KiB or 128 KiB\) is missing or invalid, so it is corrupt\. Export the disk again\.$/],
+    ['VHDX without a region table', 'vhdxNoRegions', /is a VHDX whose region table \(signature 'regi' at 192 KiB\) is missing or invalid, so it is corrupt/],
+    ['VHDX without a metadata table', 'vhdxNoMetadata', /is a VHDX whose metadata table \(signature 'metadata'\) is missing or invalid, so it is corrupt/],
+    ['VHDX with a block size of 3 bytes', 'vhdxBadBlockSize', /is a VHDX whose metadata \(block size, virtual disk size or logical sector size\) is missing or invalid, so it is corrupt/],
+    ['differencing VHDX', 'vhdxDifferencing', /is a differencing VHDX, which only holds changes against a parent disk\. Merge it into its parent first/],
   ])('%s', (_, image, message) => {
     expect(inspectionError(images[image])).toMatch(message);
   });

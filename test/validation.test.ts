@@ -6,6 +6,7 @@ import {
   Architecture,
   BootMode,
   DiskImage,
+  DiskImageConfig,
   DiskImageFormat,
   Hypervisor,
   LicenseType,
@@ -160,6 +161,13 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
 
 const FORMATS = '"OVA", "VMDK", "VHD", "VHDX", "RAW"';
 
+/** A DiskImage of the caller's own, whose bind gives a format string as JavaScript may. */
+class LowerCaseDisk extends DiskImage {
+  public bind(): DiskImageConfig {
+    return { format: untyped('vmdk'), url: 'https://example.com/disk.vmdk' };
+  }
+}
+
 // Bad input that is not a prop of the import: no props at all, the DiskImage factories.
 const OTHER_BAD_INPUTS: Array<[string, (stack: Stack) => unknown, string | RegExp]> = [
   ['no props at all', (stack) => new VmImageImport(stack, 'Import', untyped(undefined)),
@@ -174,6 +182,8 @@ const OTHER_BAD_INPUTS: Array<[string, (stack: Stack) => unknown, string | RegEx
     `DiskImage.fromUrl 'format' must be one of ${FORMATS}; got "ova". Values are case-sensitive: use "OVA".`],
   ['a lower-case format for fromSnapshot', () => DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: untyped('vhd') }),
     `DiskImage.fromSnapshot 'format' must be one of ${FORMATS}; got "vhd". Values are case-sensitive: use "VHD".`],
+  ['a lower-case format from a DiskImage subclass', (stack) => new VmImageImport(stack, 'Import', { diskImages: [new LowerCaseDisk()], licenseType: LicenseType.BYOL }),
+    `'diskImages[0].format' must be one of ${FORMATS}; got "vmdk". Values are case-sensitive: use "VMDK".`],
 ];
 
 const numbered = (n: number, prefix = 'tag') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}-${i}`, 'v']));

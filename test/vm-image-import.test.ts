@@ -780,7 +780,7 @@ describe('DiskImage.fromAsset inspects the file', () => {
     expect(() => new VmImageImport(stack, 'Import', {
       diskImages: [DiskImage.fromAsset(EXAMPLE_VMDK, { format: DiskImageFormat.VHD })],
       licenseType: LicenseType.BYOL,
-    })).toThrow(/'format' is VHD but the file is a stream-optimized VMDK \(VMDK\)\. Set 'format' to DiskImageFormat\.VMDK/);
+    })).toThrow(/'format' is VHD but the file is a stream-optimized VMDK \(VMDK\), not a VHD \(which ends with a 'conectix' footer\)\. Set 'format' to DiskImageFormat\.VMDK/);
   });
 
   test('bytes of no known format need an explicit format', () => {
@@ -788,7 +788,7 @@ describe('DiskImage.fromAsset inspects the file', () => {
     const blank = path.join(dir, 'blank.bin');
     fs.writeFileSync(blank, Buffer.alloc(4096));
     expect(() => new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(blank)], licenseType: LicenseType.BYOL }))
-      .toThrow(/is not a disk image format VM Import recognizes \(unrecognized\)\. If it is a raw disk, set 'format: DiskImageFormat.RAW'/);
+      .toThrow(/is not a disk image format VM Import recognizes: it holds unrecognized bytes \(first bytes 0x0{32}\)\. If it is a raw disk, set 'format: DiskImageFormat.RAW'/);
     const ok = newStack();
     new VmImageImport(ok, 'Import', { diskImages: [DiskImage.fromAsset(blank, { format: DiskImageFormat.RAW })], licenseType: LicenseType.BYOL });
     Template.fromStack(ok).hasResourceProperties('Custom::VmImageImport', { DiskContainers: [Match.objectLike({ Format: 'RAW' })] });

@@ -1,6 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import {
+  bufferDisk, cString, diskError, DiskReader, expectBytes, fileDisk, guidToDiskBytes, hasBit, hasMagic, ImageFile,
+  isPowerOfTwo, SECTOR, shellQuote, sibling, streamOptimizedCommand, u64be, u64le,
+} from './disk-bytes';
+import { vhdxDisk } from './vhdx';
 
 /** The formats EC2 VM Import accepts (same strings as ImportImage's DiskContainer.Format). */
 export type InspectedFormat = 'OVA' | 'VMDK' | 'VHD' | 'VHDX' | 'RAW';
@@ -11,11 +16,18 @@ export interface DiskInspection {
   readonly format?: InspectedFormat;
   /** Human detail such as 'stream-optimized VMDK', 'dynamic VHD', 'RAW with GPT'. */
   readonly detail: string;
-  /** True when the disk's first sectors hold a GPT with an EFI System Partition (checked for RAW, fixed and dynamic VHD, stream-optimized VMDK). */
-  readonly hasEfiSystemPartition: boolean;
+  /**
+   * Whether the disk's first sectors hold an EFI System Partition: a GPT entry or an MBR
+   * partition of its type. Looked for in RAW, fixed and dynamic VHD, stream-optimized VMDK
+   * and VHDX files, and in the first VMDK or VHD disk an OVA's OVF references; 'unknown'
+   * where the bytes cannot tell without reading more than headers.
+   */
+  readonly efiSystemPartition: EspState;
 }
 
-const SECTOR = 512;
+/** 'found' or 'absent' once the disk's first sectors were read; 'unknown' when they could not be. */
+export type EspState = 'found' | 'absent' | 'unknown';
+
 const MAX_DESCRIPTOR_BYTES = 64 * 1024;
 const MAX_OVF_BYTES = 1024 * 1024;
 const MAX_PAX_BYTES = 64 * 1024;
@@ -25,17 +37,7 @@ const MAX_GRAIN_BYTES = 2 * 1024 * 1024;
 const MAX_VMDK_MARKERS = 16;
 const VHD_UNALLOCATED = 0xffffffff;
 const ESP_TYPE_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const UNRECOGNIZED: DiskInspection = { format: undefined, detail: 'unrecognized', hasEfiSystemPartition: false };
-
-/** Reads exactly `length` bytes of a virtual disk at `offset`; what is absent reads as zeros. */
-type DiskReader = (offset: number, length: number) => Buffer;
-
-interface ImageFile {
-  readonly path: string;
-  readonly size: number;
-  /** Up to `length` bytes at `offset`; fewer only at the end of the file. */
-  readonly read: (offset: number, length: number) => Buffer;
-}
+const MBR_ESP_TYPE = 0xef;
 
 interface TarMember {
   readonly name: string;
@@ -94,7 +96,10 @@ function inspectImage(image: ImageFile): DiskInspection {
   rejectUnimportable(image, head);
   if (hasMagic(head, 0, 'KDMV')) return inspectSparseVmdk(image);
   if (/^\s*# Disk DescriptorFile/.test(head.toString('latin1'))) throw vmdkDescriptorError(image);
-  if (hasMagic(head, 0, 'vhdxfile')) return { format: 'VHDX', detail: 'VHDX', hasEfiSystemPartition: false };
+  if (hasMagic(head, 0, 'vhdxfile')) {
+    const disk = vhdxDisk(image);
+    return { format: 'VHDX', detail: 'VHDX', efiSystemPartition: disk ? gptEsp(findGpt(disk)) : 'unknown' };
+  }
   if (hasMagic(head, 257, 'ustar')) return inspectOva(image);
   const footer = findVhdFooter(image);
   if (footer) return inspectVhd(image, footer);
@@ -149,10 +154,7 @@ function qemuFormatError(image: ImageFile, found: string, qemuFormat: string): E
 
 function inspectSparseVmdk(image: ImageFile): DiskInspection {
   const header = expectBytes(image, 0, SECTOR, 'VMDK sparse header');
-  const descriptorOffset = u64le(header, 28) * SECTOR;
-  const descriptorBytes = Math.min(u64le(header, 36) * SECTOR, MAX_DESCRIPTOR_BYTES);
-  const descriptor = descriptorBytes === 0 ? '' : cString(expectBytes(image, descriptorOffset, descriptorBytes, 'VMDK descriptor'), 'latin1');
-  const createType = parseCreateType(descriptor);
+  const createType = embeddedCreateType(image, header);
   if (createType === undefined) {
     throw diskError(image.path, 'is a sparse VMDK extent without an embedded descriptor (one piece of a multi-file VMDK)',
       `Convert the disk's small text descriptor .vmdk instead: ${streamOptimizedCommand(path.join(path.dirname(image.path), 'DESCRIPTOR.vmdk'), 'vmdk')}`);
@@ -161,8 +163,20 @@ function inspectSparseVmdk(image: ImageFile): DiskInspection {
     throw diskError(image.path, `is a ${createType} VMDK; EC2 VM Import only takes stream-optimized VMDKs`,
       `Convert it: ${streamOptimizedCommand(image.path, 'vmdk')}`);
   }
+  return { format: 'VMDK', detail: 'stream-optimized VMDK', efiSystemPartition: streamOptimizedEsp(image, header) };
+}
+
+/** The createType of a sparse VMDK's embedded descriptor; undefined when it has none. */
+function embeddedCreateType(image: ImageFile, header: Buffer): string | undefined {
+  const descriptorOffset = u64le(header, 28) * SECTOR;
+  const descriptorBytes = Math.min(u64le(header, 36) * SECTOR, MAX_DESCRIPTOR_BYTES);
+  const descriptor = descriptorBytes === 0 ? '' : cString(expectBytes(image, descriptorOffset, descriptorBytes, 'VMDK descriptor'), 'latin1');
+  return parseCreateType(descriptor);
+}
+
+function streamOptimizedEsp(image: ImageFile, header: Buffer): EspState {
   const grain = firstGrain(image, header);
-  return { format: 'VMDK', detail: 'stream-optimized VMDK', hasEfiSystemPartition: grain !== undefined && findGpt(bufferDisk(grain))?.hasEsp === true };
+  return typeof grain === 'string' ? grain : gptEsp(findGpt(bufferDisk(grain)));
 }
 
 function vmdkDescriptorError(image: ImageFile): Error {
@@ -175,26 +189,32 @@ function parseCreateType(descriptor: string): string | undefined {
   return /^\s*createType\s*=\s*"?([\w-]+)"?/m.exec(descriptor)?.[1];
 }
 
-/** Inflates the stream-optimized VMDK's first grain when it holds LBA 0; undefined when that grain is absent. */
-function firstGrain(image: ImageFile, header: Buffer): Buffer | undefined {
+/**
+ * Inflates the stream-optimized VMDK's first grain when it holds LBA 0; 'absent' when the
+ * stream holds no grain of LBA 0 (its grains come in ascending order, so a first grain of a
+ * later LBA means LBA 0 reads as zeros); 'unknown' when the stream is not read that far.
+ */
+function firstGrain(image: ImageFile, header: Buffer): Buffer | 'absent' | 'unknown' {
   const flags = header.readUInt32LE(8);
   // Flag bit 16: compressed grains, bit 17: markers; compression algorithm 1: deflate.
   const compressed = hasBit(flags, 16) && hasBit(flags, 17) && header.readUInt16LE(77) === 1;
   const grainBytes = u64le(header, 20) * SECTOR;
-  if (!compressed || grainBytes === 0 || grainBytes > MAX_GRAIN_BYTES) return undefined;
+  if (!compressed || grainBytes === 0 || grainBytes > MAX_GRAIN_BYTES) return 'unknown';
   let offset = u64le(header, 64) * SECTOR;
   for (let i = 0; i < MAX_VMDK_MARKERS; i++) {
     const marker = image.read(offset, 16);
-    if (marker.length < 16) return undefined;
+    // The file ends where a marker would start (qemu-img create writes no marker at all): no grain holds LBA 0.
+    if (marker.length < 16) return marker.length === 0 ? 'absent' : 'unknown';
     const value = u64le(marker, 0);
     const size = marker.readUInt32LE(8);
     if (size === 0) {
       // A metadata marker (grain table, directory, footer or end of stream): its sector, then `value` sectors of metadata.
-      if (marker.readUInt32LE(12) === 0) return undefined;
+      if (marker.readUInt32LE(12) === 0) return 'absent';
       offset += SECTOR + value * SECTOR;
       continue;
     }
-    if (value !== 0 || size > 2 * grainBytes) return undefined;
+    if (value !== 0) return 'absent';
+    if (size > 2 * grainBytes) return 'unknown';
     const compressedGrain = expectBytes(image, offset + 12, size, 'first VMDK grain');
     try {
       return zlib.inflateSync(compressedGrain, { maxOutputLength: grainBytes });
@@ -203,7 +223,7 @@ function firstGrain(image: ImageFile, header: Buffer): Buffer | undefined {
         'Export the disk again as a stream-optimized VMDK');
     }
   }
-  return undefined;
+  return 'unknown';
 }
 
 // ---------- VHD ----------
@@ -224,18 +244,25 @@ function findVhdFooter(image: ImageFile): VhdFooter | undefined {
 }
 
 function inspectVhd(image: ImageFile, footer: VhdFooter): DiskInspection {
+  const disk = vhdDisk(image, footer);
+  if (disk) return { format: 'VHD', detail: disk.detail, efiSystemPartition: gptEsp(findGpt(disk.read)) };
   const diskType = footer.bytes.readUInt32BE(60);
   switch (diskType) {
-    case 2:
-      return { format: 'VHD', detail: 'fixed VHD', hasEfiSystemPartition: findGpt(fileDisk(image, footer.offset))?.hasEsp === true };
-    case 3:
-      return { format: 'VHD', detail: 'dynamic VHD', hasEfiSystemPartition: findGpt(dynamicVhdDisk(image, footer.bytes))?.hasEsp === true };
     case 4:
       throw diskError(image.path, 'is a differencing VHD, which only holds changes against a parent disk',
         `Merge it with its parent into a standalone VHD (the parent must be at the path recorded in it): qemu-img convert -f vpc -O vpc ${shellQuote(image.path)} ${shellQuote(sibling(image.path, '-standalone.vhd'))}`);
     default:
       throw diskError(image.path, `is a VHD with unknown disk type ${diskType} (expected 2 fixed or 3 dynamic)`,
         `Convert it to a standalone VHD: qemu-img convert -f vpc -O vpc ${shellQuote(image.path)} ${shellQuote(sibling(image.path, '-standalone.vhd'))}`);
+  }
+}
+
+/** The virtual disk of a fixed or dynamic VHD; undefined for any other disk type. */
+function vhdDisk(image: ImageFile, footer: VhdFooter): { detail: string; read: DiskReader } | undefined {
+  switch (footer.bytes.readUInt32BE(60)) {
+    case 2: return { detail: 'fixed VHD', read: fileDisk(image, footer.offset) };
+    case 3: return { detail: 'dynamic VHD', read: dynamicVhdDisk(image, footer.bytes) };
+    default: return undefined;
   }
 }
 
@@ -287,7 +314,38 @@ function inspectOva(image: ImageFile): DiskInspection {
     throw diskError(image.path, `has an OVF descriptor '${ovf.name}' that references ${missing.map(m => `'${m}'`).join(', ')}, missing from the archive`, fix);
   }
   const count = `${references.length} referenced file${references.length === 1 ? '' : 's'}`;
-  return { format: 'OVA', detail: `OVA with ${ovf.name} and ${count}`, hasEfiSystemPartition: false };
+  const byName = new Map(members.map(m => [normalizeMemberName(m.name), m]));
+  const disks = references.map(r => byName.get(normalizeMemberName(r))!);
+  return { format: 'OVA', detail: `OVA with ${ovf.name} and ${count}`, efiSystemPartition: bootDiskEsp(image, disks) };
+}
+
+/**
+ * Looks for an ESP in the first referenced member that is a stream-optimized VMDK or a fixed
+ * or dynamic VHD (the boot disk comes first); 'unknown' when none is.
+ */
+function bootDiskEsp(image: ImageFile, members: TarMember[]): EspState {
+  for (const member of members) {
+    const disk = memberImage(image, member);
+    if (hasMagic(disk.read(0, 4), 0, 'KDMV')) {
+      // Only a stream-optimized VMDK has compressed grains with markers; any other is 'unknown'.
+      return streamOptimizedEsp(disk, expectBytes(disk, 0, SECTOR, 'VMDK sparse header'));
+    }
+    const footer = findVhdFooter(disk);
+    if (footer) {
+      const vhd = vhdDisk(disk, footer);
+      return vhd ? gptEsp(findGpt(vhd.read)) : 'unknown';
+    }
+  }
+  return 'unknown';
+}
+
+/** A tar member's bytes as a file of their own; its messages name the OVA and the member. */
+function memberImage(image: ImageFile, member: TarMember): ImageFile {
+  return {
+    path: `${image.path} (member ${member.name})`,
+    size: member.size,
+    read: (offset, length) => image.read(member.dataOffset + offset, Math.max(0, Math.min(length, member.size - offset))),
+  };
 }
 
 /** Walks the tar headers only, seeking over member bodies; pax and GNU long-name records rename the next member. */
@@ -393,12 +451,19 @@ function inspectRaw(image: ImageFile, head: Buffer): DiskInspection {
   const gpt = findGpt(fileDisk(image, image.size));
   if (gpt) {
     const detail = gpt.sectorSize === SECTOR ? 'RAW with GPT' : `RAW with GPT (${gpt.sectorSize}-byte sectors)`;
-    return { format: 'RAW', detail, hasEfiSystemPartition: gpt.hasEsp };
+    return { format: 'RAW', detail, efiSystemPartition: gptEsp(gpt) };
   }
   if (head.length >= SECTOR && head[510] === 0x55 && head[511] === 0xaa) {
-    return { format: 'RAW', detail: 'RAW with MBR', hasEfiSystemPartition: false };
+    // The four primary partition entries at 446, 16 bytes each, their type at byte 4.
+    const esp = [0, 1, 2, 3].some(i => head[446 + 16 * i + 4] === MBR_ESP_TYPE);
+    return { format: 'RAW', detail: 'RAW with MBR', efiSystemPartition: esp ? 'found' : 'absent' };
   }
-  return UNRECOGNIZED;
+  // No partition table in the first sectors, so no ESP either.
+  return { format: undefined, detail: `unrecognized bytes (first bytes 0x${head.subarray(0, 16).toString('hex')})`, efiSystemPartition: 'absent' };
+}
+
+function gptEsp(gpt: { hasEsp: boolean } | undefined): EspState {
+  return gpt?.hasEsp ? 'found' : 'absent';
 }
 
 /** Looks for a GPT header at LBA 1 (512- then 4096-byte sectors) and an EFI System Partition among its entries. */
@@ -418,88 +483,4 @@ function findGpt(disk: DiskReader): { sectorSize: number; hasEsp: boolean } | un
     return { sectorSize, hasEsp };
   }
   return undefined;
-}
-
-/** GPT stores a GUID's first three fields little-endian and the last two as written. */
-function guidToDiskBytes(guid: string): Buffer {
-  const bytes = Buffer.from(guid.replace(/-/g, ''), 'hex');
-  const reversed = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).reverse();
-  return Buffer.concat([reversed(0, 4), reversed(4, 6), reversed(6, 8), bytes.subarray(8)]);
-}
-
-/** The file's first `end` bytes as a disk. */
-function fileDisk(image: ImageFile, end: number): DiskReader {
-  return (offset, length) => zeroPad(image.read(offset, Math.max(0, Math.min(length, end - offset))), length);
-}
-
-function bufferDisk(data: Buffer): DiskReader {
-  return (offset, length) => zeroPad(data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length)), length);
-}
-
-// ---------- small helpers ----------
-
-function expectBytes(image: ImageFile, offset: number, length: number, what: string): Buffer {
-  const bytes = image.read(offset, length);
-  if (bytes.length < length) {
-    throw diskError(image.path, `is truncated: its ${what} (${length} bytes at byte ${offset}) runs past the end of the file (${image.size} bytes)`,
-      'Copy or export the disk image again');
-  }
-  return bytes;
-}
-
-function hasBit(value: number, bit: number): boolean {
-  return Math.floor(value / 2 ** bit) % 2 === 1;
-}
-
-function isPowerOfTwo(value: number): boolean {
-  return value > 0 && Number.isInteger(Math.log2(value));
-}
-
-function zeroPad(bytes: Buffer, length: number): Buffer {
-  if (bytes.length >= length) return bytes;
-  const out = Buffer.alloc(length);
-  bytes.copy(out);
-  return out;
-}
-
-function hasMagic(bytes: Buffer, offset: number, magic: string | Buffer): boolean {
-  const expected = typeof magic === 'string' ? Buffer.from(magic, 'latin1') : magic;
-  return bytes.length >= offset + expected.length && bytes.subarray(offset, offset + expected.length).equals(expected);
-}
-
-function cString(bytes: Buffer, encoding: 'latin1' | 'utf8'): string {
-  const end = bytes.indexOf(0);
-  return bytes.subarray(0, end === -1 ? bytes.length : end).toString(encoding);
-}
-
-/** Unsigned 64-bit integers; values past 2^53 become MAX_SAFE_INTEGER, which lies past the end of any file. */
-function u64le(bytes: Buffer, offset: number): number {
-  return toSafeNumber(bytes.readBigUInt64LE(offset));
-}
-
-function u64be(bytes: Buffer, offset: number): number {
-  return toSafeNumber(bytes.readBigUInt64BE(offset));
-}
-
-function toSafeNumber(value: bigint): number {
-  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
-}
-
-function diskError(filePath: string, found: string, fix: string): Error {
-  return new Error(`Disk image ${filePath} ${found}. ${fix}.`);
-}
-
-function streamOptimizedCommand(filePath: string, inputFormat: string): string {
-  const output = sibling(filePath, '-stream-optimized.vmdk');
-  return `qemu-img convert -f ${inputFormat} -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic ${shellQuote(filePath)} ${shellQuote(output)}`;
-}
-
-/** A path beside `filePath`, with its extension replaced by `suffix`. */
-function sibling(filePath: string, suffix: string): string {
-  const parsed = path.parse(filePath);
-  return path.join(parsed.dir, parsed.name + suffix);
-}
-
-function shellQuote(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
 }
