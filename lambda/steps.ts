@@ -93,7 +93,10 @@ export interface TimeoutStepResult {
   readonly Reason?: string;
 }
 
-export async function runStep(event: StepEvent): Promise<StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | ExecutionOutcome> {
+/** What a Lambda step returns into the execution's state. */
+export type StepResult = StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | ExecutionOutcome;
+
+export async function runStep(event: StepEvent): Promise<StepResult> {
   switch (event.Step) {
     case STEP_START:
       return startStep(event);

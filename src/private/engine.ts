@@ -305,8 +305,13 @@ export class VmImportEngine extends Construct {
     step: (id: string, name: string, resultPath: string) => tasks.LambdaInvoke,
     retryEc2: (task: tasks.CallAwsService) => sfn.TaskStateBase,
     c: {
-      task0: string; imageArn: string; snapshotArn: string;
-      succeeded: sfn.IChainable; signalFailed: sfn.IChainable; signalError: sfn.IChainable; catchAll: sfn.CatchProps;
+      task0: string;
+      imageArn: string;
+      snapshotArn: string;
+      succeeded: sfn.IChainable;
+      signalFailed: sfn.IChainable;
+      signalError: sfn.IChainable;
+      catchAll: sfn.CatchProps;
     },
   ): sfn.IChainable {
     const copy0 = '$.CopyPoll.Result.Images[0]';

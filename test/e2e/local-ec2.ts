@@ -863,7 +863,7 @@ export class LocalEc2 {
       return el('imageId', again.imageId);
     }
     if (!/^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/.test(name)) {
-      throw new Ec2Error('InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`);
+      throw new Ec2Error('InvalidAMIName.Malformed', 'AMI names must be between 3 and 128 characters long, and may contain letters, numbers, \'(\', \')\', \'.\', \'-\', \'/\' and \'_\'');
     }
     const source = this.images.get(sourceId) ?? throwError(imageNotFound([sourceId]));
     if (source.state !== 'available') {

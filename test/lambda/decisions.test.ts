@@ -31,6 +31,9 @@ import {
   wireSeconds,
   launchPermissionChanges,
   changedImageProperties,
+  copyClientToken,
+  copyRequest,
+  libraryTags,
 } from '../../lambda/decisions';
 import { executionOutcome, ExecutionState, retryDelaySeconds } from '../../lambda/steps';
 import { LIBRARY_TAG_COUNT } from '../../src/private/contract';
@@ -453,4 +456,38 @@ test.each([
 ])('changedImageProperties: %s', (_name, change, expected) => {
   const before = { DiskContainers: [{ Format: 'VMDK', S3Key: 'a.vmdk' }], KmsKeyId: 'arn:aws:kms:us-east-1:1:key/1', RoleName: 'r' };
   expect(changedImageProperties(before, { ...before, ...change })).toEqual(expected);
+});
+
+describe('copyRequest (imageName)', () => {
+  const base = { DiskContainers: [], RoleName: 'r', Encrypted: 'true', KmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/k' };
+  const tags = [{ Key: 'team', Value: 'web' }];
+
+  test('none without a name', () => {
+    expect(copyRequest(base, EXECUTION, 'import-ami-1', tags)).toBeUndefined();
+  });
+
+  test('names the key, with a token of the execution and every tag; the description falls back to the import\'s, then to the task', () => {
+    expect(copyRequest({ ...base, ImageName: 'web', ImageDescription: 'd' }, EXECUTION, 'import-ami-1', tags)).toEqual({
+      Name: 'web', Description: 'd', Encrypted: true, KmsKeyId: base.KmsKeyId, ClientToken: copyClientToken(EXECUTION), Tags: tags,
+    });
+    expect(copyRequest({ ...base, ImageName: 'web', Description: 'import' }, EXECUTION, 'import-ami-1', tags)?.Description).toBe('import');
+    expect(copyRequest({ ...base, ImageName: 'web' }, EXECUTION, 'import-ami-1', tags)?.Description).toBe('Imported by VM Import (import-ami-1)');
+    expect(copyClientToken(EXECUTION)).toMatch(/^[0-9a-f]{64}$/);
+    expect(copyClientToken(EXECUTION)).not.toBe(clientToken(EXECUTION));
+  });
+
+  test('unencrypted: no key', () => {
+    expect(copyRequest({ ...base, Encrypted: 'false', KmsKeyId: undefined, ImageName: 'web' }, EXECUTION, 'import-ami-1', tags))
+      .toMatchObject({ Encrypted: false, KmsKeyId: undefined });
+  });
+
+  test('the imported AMI of a named import gets the library\'s tags alone', () => {
+    expect(libraryTags({ stackId: STACK, logicalResourceId: 'Image', importTaskId: 'import-ami-1' }).map((t) => t.Key))
+      .toEqual(['cdk-vm-import:stack-id', 'cdk-vm-import:logical-id', 'cdk-vm-import:import-task-id']);
+  });
+
+  test('a deploy-time change of the name or description under the same WaitCondition is a change of the image', () => {
+    expect(changedImageProperties({ ImageName: 'a' }, { ImageName: 'b' })).toEqual(['ImageName']);
+    expect(changedImageProperties({ ImageDescription: 'a' }, {})).toEqual(['ImageDescription']);
+  });
 });
