@@ -3,10 +3,11 @@
  * import task's state means, and what to tell CloudFormation. Table-tested.
  */
 import { createHash } from 'crypto';
-import type { ImportImageCommandInput, ImportImageTask } from '@aws-sdk/client-ec2';
+import type { ImportImageCommandInput, ImportImageTask, ImportSnapshotCommandInput, ImportSnapshotTask, RegisterImageCommandInput } from '@aws-sdk/client-ec2';
 import {
   CopyRequest,
   IMAGE_PROPERTIES,
+  METHOD_SNAPSHOTS,
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
   TAG_IMPORT_TASK_ID,
@@ -431,4 +432,89 @@ export function copyTimeoutReason(sourceImageId: string, name: string, copyImage
     `The copy of the imported AMI ${sourceImageId} to the name ${JSON.stringify(name)} (${copyImageId}) did not finish within the ` +
     `import's timeout of ${waitedSeconds} seconds and was stopped; the timeout covers the import and the copy. Raise the timeout.`,
   );
+}
+
+// ------------------------------------------------------------------ the snapshot route
+
+/** Whether the import takes the snapshot route (ImportSnapshot per disk, then RegisterImage). */
+export function isSnapshotRoute(props: Pick<WireProperties, 'ImportMethod'>): boolean {
+  return props.ImportMethod === METHOD_SNAPSHOTS;
+}
+
+/** ImportSnapshot's idempotency token for one disk, derived from ImportImage's token. At most 64 ASCII characters. */
+export function snapshotClientToken(token: string, disk: number): string {
+  return sha256(`${token}\nsnapshot ${disk}`);
+}
+
+/** The ImportSnapshot requests, one per disk, in order. */
+export function importSnapshotInputs(props: WireProperties, token: string, stackId: string): ImportSnapshotCommandInput[] {
+  const image = importImageInput(props, token, stackId);
+  return props.DiskContainers.map((d, i) => ({
+    ClientToken: snapshotClientToken(token, i),
+    RoleName: props.RoleName,
+    Description: d.Description ?? props.Description,
+    Encrypted: image.Encrypted,
+    KmsKeyId: props.KmsKeyId,
+    ClientData: image.ClientData,
+    DiskContainer: {
+      Format: d.Format,
+      Description: d.Description,
+      Url: d.Url,
+      UserBucket: d.S3Bucket ? { S3Bucket: d.S3Bucket, S3Key: d.S3Key } : undefined,
+    },
+    TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: image.TagSpecifications?.[0]?.Tags }],
+  }));
+}
+
+/** The device of each disk: as given, or /dev/xvda, /dev/xvdb, … (the root device first). */
+export function snapshotDeviceNames(props: Pick<WireProperties, 'DiskContainers'>): string[] {
+  return props.DiskContainers.map((d, i) => d.DeviceName ?? `/dev/xvd${String.fromCharCode('a'.charCodeAt(0) + i)}`);
+}
+
+/** What one ImportSnapshot task's state means (a failed task is `deleted`, or on its way there). */
+export function classifySnapshotTask(task: ImportSnapshotTask | undefined): TaskOutcome {
+  if (!task) {
+    return { kind: 'running', status: 'not listed yet', progress: '0', message: '' };
+  }
+  const detail = task.SnapshotTaskDetail;
+  const status = detail?.Status ?? '';
+  const message = detail?.StatusMessage ?? '';
+  if (status === 'completed') {
+    return detail?.SnapshotId
+      ? { kind: 'completed', imageId: '', snapshotIds: [detail.SnapshotId] }
+      : { kind: 'failed', message: `the task is completed but EC2 reported no SnapshotId${message ? ` (${message})` : ''}` };
+  }
+  if (status === 'deleted' || status === 'deleting') {
+    return { kind: 'failed', message: message || `the task is ${status}` };
+  }
+  return { kind: 'running', status, progress: detail?.Progress ?? '0', message };
+}
+
+/** The error a failed snapshot task reports, with EC2's StatusMessage first. */
+export function snapshotFailureReason(importTaskId: string, disk: number, statusMessage: string): string {
+  const remedy = remedyFor(statusMessage);
+  return truncate(`VM import ${importTaskId} (ImportSnapshot of disk ${disk + 1}) failed: ${statusMessage}${remedy ? ` Remedy: ${remedy}` : ''} ` +
+    'The other disks\' tasks were cancelled.');
+}
+
+/** The RegisterImage request: every field set, none left to RegisterImage's defaults (i386, paravirtual). */
+export function registerImageInput(props: WireProperties, snapshotIds: string[]): RegisterImageCommandInput {
+  const devices = snapshotDeviceNames(props);
+  return {
+    Name: props.ImageName,
+    Description: props.ImageDescription ?? props.Description,
+    Architecture: (props.Architecture ?? 'x86_64') as RegisterImageCommandInput['Architecture'],
+    VirtualizationType: 'hvm',
+    RootDeviceName: devices[0],
+    BlockDeviceMappings: snapshotIds.map((snapshotId, i) => ({
+      DeviceName: devices[i],
+      // Encryption comes from the snapshot (ImportSnapshot encrypted it): a mapping with a snapshot cannot set it.
+      Ebs: { SnapshotId: snapshotId, DeleteOnTermination: true, VolumeType: 'gp3' },
+    })),
+    EnaSupport: true,
+    BootMode: (props.BootMode ?? 'legacy-bios') as RegisterImageCommandInput['BootMode'],
+    TpmSupport: props.TpmSupport as RegisterImageCommandInput['TpmSupport'],
+    UefiData: props.UefiData,
+    ImdsSupport: props.ImdsSupport as RegisterImageCommandInput['ImdsSupport'],
+  };
 }

@@ -17,6 +17,14 @@ import {
   ImportImageCommand,
   ImportImageCommandInput,
   ImportImageTask,
+  ImportSnapshotCommand,
+  ImportSnapshotCommandInput,
+  DescribeImportSnapshotTasksCommand,
+  ImportSnapshotTask,
+  RegisterImageCommand,
+  RegisterImageCommandInput,
+  DescribeSnapshotsCommand,
+  Snapshot,
   Tag,
 } from '@aws-sdk/client-ec2';
 import { backoffDelay, isAlreadyGone, isSnapshotInUse, LaunchPermission } from './decisions';
@@ -39,6 +47,48 @@ export async function importImage(input: ImportImageCommandInput): Promise<strin
     throw new Error('ImportImage returned no ImportTaskId.');
   }
   return out.ImportTaskId;
+}
+
+export async function importSnapshot(input: ImportSnapshotCommandInput): Promise<string> {
+  const out = await ec2().send(new ImportSnapshotCommand(input));
+  if (!out.ImportTaskId) {
+    throw new Error('ImportSnapshot returned no ImportTaskId.');
+  }
+  return out.ImportTaskId;
+}
+
+/** The snapshot tasks EC2 lists of these, by ID (a task just started may be missing). */
+export async function describeImportSnapshotTasks(importTaskIds: string[]): Promise<Map<string, ImportSnapshotTask>> {
+  const out = await ec2().send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: importTaskIds }));
+  return new Map((out.ImportSnapshotTasks ?? []).filter((t) => t.ImportTaskId).map((t) => [t.ImportTaskId!, t]));
+}
+
+export async function registerImage(input: RegisterImageCommandInput): Promise<string> {
+  const out = await ec2().send(new RegisterImageCommand(input));
+  if (!out.ImageId) {
+    throw new Error('RegisterImage returned no ImageId.');
+  }
+  return out.ImageId;
+}
+
+/** The snapshots of these IDs that still exist. */
+export async function describeSnapshots(snapshotIds: string[]): Promise<Snapshot[]> {
+  if (snapshotIds.length === 0) {
+    return [];
+  }
+  try {
+    const out = await ec2().send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds }));
+    return out.Snapshots ?? [];
+  } catch (error) {
+    if (isAlreadyGone(error) && snapshotIds.length > 1) {
+      // One is gone: ask for each.
+      return (await Promise.all(snapshotIds.map((id) => describeSnapshots([id])))).flat();
+    }
+    if (isAlreadyGone(error)) {
+      return [];
+    }
+    throw error;
+  }
 }
 
 /** The task, or undefined when EC2 no longer lists it (older than 7 days) or never knew it. */

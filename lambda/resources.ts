@@ -8,6 +8,7 @@
  */
 import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import {
+  classifySnapshotTask,
   classifyTask,
   clientToken,
   DEFAULT_POLL_INTERVAL_SECONDS,
@@ -173,6 +174,10 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     log({ message: 'stopped before the import started', executionArn: arn });
     return;
   }
+  if (recorded.importTaskIds) {
+    await endSnapshotImport(event.StackId, arn, execution.status === 'RUNNING', recorded.importTaskIds, props, destroy);
+    return;
+  }
   const { importTaskId } = recorded;
   try {
     await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the resource was deleted');
@@ -190,6 +195,53 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     }
   }
   await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+}
+
+/**
+ * Deleting a snapshot-route import: cancel every disk's task still running. The snapshots
+ * of the tasks that completed (and the AMI, if it was registered) get the removal policy;
+ * a running execution tags each within a poll, and only then may the handler's role
+ * delete it.
+ */
+async function endSnapshotImport(
+  stackId: string, arn: string, running: boolean, importTaskIds: string[], props: WireProperties, destroy: boolean,
+): Promise<void> {
+  for (const id of importTaskIds) {
+    await ec2.cancelImportTask(id, 'cdk-vm-import: the resource was deleted')
+      .then(() => log({ message: 'import cancelled', importTaskId: id }))
+      // EC2 refuses to cancel a task that is no longer active: what it made is handled below.
+      .catch((error: Error) => log({ message: 'not cancelled', importTaskId: id, reason: error.message }));
+  }
+  const tasks = await ec2.describeImportSnapshotTasks(importTaskIds);
+  const snapshotIds = importTaskIds.flatMap((id) => {
+    const outcome = classifySnapshotTask(tasks.get(id));
+    return outcome.kind === 'completed' ? outcome.snapshotIds : [];
+  });
+  const named = props.ImageName ? await ec2.imageNamed(props.ImageName) : undefined;
+  const registered = named?.BlockDeviceMappings?.some((m) => m.Ebs?.SnapshotId && snapshotIds.includes(m.Ebs.SnapshotId)) ? named : undefined;
+  if (!destroy) {
+    await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+    log({ message: 'the import was deleted; RETAIN keeps what it made', snapshotIds, imageId: registered?.ImageId });
+    return;
+  }
+  const started = Date.now();
+  const tagged = async () => {
+    const snapshots = await ec2.describeSnapshots(snapshotIds);
+    const image = registered?.ImageId ? await ec2.describeImage(registered.ImageId) : undefined;
+    return snapshots.every((s) => isOwned({ Tags: s.Tags }, stackId)) && (!image || isOwned(image, stackId));
+  };
+  while (running && !(await tagged()) && Date.now() - started < TAG_WAIT_BUDGET_MS) {
+    await ec2.sleep(5000);
+  }
+  await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+  if (registered?.ImageId) {
+    await destroyImage(stackId, registered.ImageId, snapshotIds);
+    return;
+  }
+  for (const snapshotId of snapshotIds) {
+    await ec2.deleteSnapshot(snapshotId, SNAPSHOT_IN_USE_BUDGET_MS);
+  }
+  log({ message: 'destroyed', snapshotIds });
 }
 
 /**

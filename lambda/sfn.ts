@@ -71,6 +71,8 @@ export interface RecordedImport {
   readonly importTaskId: string;
   /** The copy's AMI, once CopyImage answered. */
   readonly copyImageId?: string;
+  /** On the snapshot route: every disk's ImportSnapshot task. */
+  readonly importTaskIds?: string[];
 }
 
 /**
@@ -104,13 +106,18 @@ function recordedIn(event: HistoryEvent): RecordedImport | undefined {
     return undefined;
   }
   try {
-    const state = JSON.parse(output) as { Import?: { ImportTaskId?: unknown }; Copy?: { ImageId?: unknown } };
+    const state = JSON.parse(output) as { Import?: { ImportTaskId?: unknown; ImportTaskIds?: unknown }; Copy?: { ImageId?: unknown } };
     const id = state?.Import?.ImportTaskId;
     if (typeof id !== 'string' || id.length === 0) {
       return undefined;
     }
     const copy = state.Copy?.ImageId;
-    return { importTaskId: id, copyImageId: typeof copy === 'string' && copy.length > 0 ? copy : undefined };
+    const ids = state.Import?.ImportTaskIds;
+    return {
+      importTaskId: id,
+      copyImageId: typeof copy === 'string' && copy.length > 0 ? copy : undefined,
+      importTaskIds: Array.isArray(ids) && ids.every((x) => typeof x === 'string') ? ids as string[] : undefined,
+    };
   } catch {
     return undefined;
   }

@@ -20,6 +20,11 @@ import {
   isQuotaError,
   isSignalTargetDone,
   isSignalTargetMissing,
+  classifySnapshotTask,
+  importSnapshotInputs,
+  isSnapshotRoute,
+  registerImageInput,
+  snapshotFailureReason,
   libraryTags,
   nameTakenReason,
   resourceTags,
@@ -34,7 +39,10 @@ import {
   ExecutionInput,
   ExecutionOutcome,
   FinalImage,
+  SnapshotPollResult,
   StartStepResult,
+  STEP_POLL_SNAPSHOTS,
+  STEP_REGISTER,
   STEP_COPY_TIMEOUT,
   STEP_FINISH_COPY,
   STEP_SIGNAL,
@@ -49,10 +57,14 @@ const SNAPSHOT_IN_USE_BUDGET_MS = 300_000;
 export interface ExecutionState extends ExecutionInput {
   readonly Import?: StartStepResult;
   readonly Poll?: {
-    /** DescribeImportImageTasks' result. */
+    /** DescribeImportImageTasks' result (on the snapshot route, the register step's in the same shape). */
     readonly Result?: { readonly ImportImageTasks?: ImportImageTask[] };
     readonly Outcome?: string;
     readonly Reason?: string;
+    /** On the snapshot route: the poll-snapshots step's result. */
+    readonly Status?: SnapshotPollResult['Status'];
+    readonly Tagged?: string[];
+    readonly SnapshotIds?: string[];
   };
   /** With ImageName: CopyImage's result. */
   readonly Copy?: { readonly ImageId?: string };
@@ -75,6 +87,8 @@ export interface StepEvent {
   readonly ExecutionArn: string;
   /** For the signal step: how the import ended. */
   readonly Outcome?: 'completed' | 'failed' | 'error';
+  /** For the poll-snapshots step: `$$.State.EnteredTime`. */
+  readonly Now?: string;
 }
 
 /** What the copy-timeout step leaves at `$.CopyPoll`. */
@@ -94,7 +108,12 @@ export interface TimeoutStepResult {
 }
 
 /** What a Lambda step returns into the execution's state. */
-export type StepResult = StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | ExecutionOutcome;
+export type StepResult = StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | SnapshotPollResult | RegisterStepResult | ExecutionOutcome;
+
+/** What the register step leaves at `$.Poll`: the AMI, in DescribeImportImageTasks' shape, for the tagging states that follow. */
+export interface RegisterStepResult {
+  readonly Result: { readonly ImportImageTasks: ImportImageTask[] };
+}
 
 export async function runStep(event: StepEvent): Promise<StepResult> {
   switch (event.Step) {
@@ -106,6 +125,10 @@ export async function runStep(event: StepEvent): Promise<StepResult> {
       return finishCopyStep(event);
     case STEP_COPY_TIMEOUT:
       return copyTimeoutStep(event);
+    case STEP_POLL_SNAPSHOTS:
+      return pollSnapshotsStep(event);
+    case STEP_REGISTER:
+      return registerStep(event);
     case STEP_SIGNAL:
       return signalStep(event);
     default:
@@ -145,8 +168,18 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
     }
   }
   let importTaskId: string;
+  let snapshotTaskIds: string[] | undefined;
   try {
-    importTaskId = await ec2.importImage(importImageInput(props, state.ClientToken, state.StackId));
+    if (isSnapshotRoute(props)) {
+      // One task per disk, all at once; a retry after a refusal sends the same tokens, so the tasks already started are returned, not doubled.
+      snapshotTaskIds = [];
+      for (const input of importSnapshotInputs(props, state.ClientToken, state.StackId)) {
+        snapshotTaskIds.push(await ec2.importSnapshot(input));
+      }
+      importTaskId = snapshotTaskIds[0];
+    } else {
+      importTaskId = await ec2.importImage(importImageInput(props, state.ClientToken, state.StackId));
+    }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (isQuotaError(error)) {
@@ -179,18 +212,107 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
   const self = await sfn.describeExecution(event.ExecutionArn).catch(() => undefined);
   if (self && self.status !== 'RUNNING') {
     log({ message: 'execution stopped while the import started; cancelling it', importTaskId });
-    await ec2.cancelImportTask(importTaskId, 'cdk-vm-import: the import was stopped').catch(() => undefined);
+    for (const id of snapshotTaskIds ?? [importTaskId]) {
+      await ec2.cancelImportTask(id, 'cdk-vm-import: the import was stopped').catch(() => undefined);
+    }
   }
   log({ message: 'import started', importTaskId, attempts: attempts + 1 });
   const identity = { stackId: state.StackId, logicalResourceId: state.LogicalResourceId, importTaskId };
-  const copy = copyRequest(props, event.ExecutionArn, importTaskId, resourceTags(props, identity));
+  // The snapshot route names the AMI as it registers it: no copy.
+  const copy = snapshotTaskIds ? undefined : copyRequest(props, event.ExecutionArn, importTaskId, resourceTags(props, identity));
   return {
     Started: true,
     ImportTaskId: importTaskId,
+    ImportTaskIds: snapshotTaskIds,
     Attempts: attempts + 1,
     // A named import's first AMI is a step on the way: it carries the library's tags (which let this stack remove it), not the user's.
     OutputTags: copy ? libraryTags(identity) : resourceTags(props, identity),
     Copy: copy,
+  };
+}
+
+/**
+ * One poll of the snapshot route's tasks. Snapshots of tasks that completed since the last
+ * poll are handed to the state machine to tag (only it can give them this stack's tag,
+ * which lets this function delete them on a rollback). A failed task, or the wait running
+ * out, cancels the others.
+ */
+async function pollSnapshotsStep(event: StepEvent): Promise<SnapshotPollResult> {
+  const state = event.State;
+  const ids = state.Import?.ImportTaskIds ?? [];
+  const tagged = state.Poll?.Tagged ?? [];
+  const tasks = await ec2.describeImportSnapshotTasks(ids);
+  const outcomes = ids.map((id) => classifySnapshotTask(tasks.get(id)));
+  const completed = outcomes.flatMap((o) => (o.kind === 'completed' ? o.snapshotIds : []));
+  const untagged = completed.filter((id) => !tagged.includes(id));
+  const base = { Tagged: [...tagged, ...untagged], Untagged: untagged };
+  const cancelOthers = async (reason: string) => {
+    for (const [i, id] of ids.entries()) {
+      if (outcomes[i].kind === 'running') {
+        await ec2.cancelImportTask(id, reason).catch((error: Error) => log({ message: 'cancel refused', importTaskId: id, reason: error.message }));
+      }
+    }
+  };
+  const failedAt = outcomes.findIndex((o) => o.kind === 'failed');
+  if (failedAt >= 0) {
+    const failed = outcomes[failedAt] as { message: string };
+    await cancelOthers(`cdk-vm-import: disk ${failedAt + 1} failed`);
+    return { ...base, Status: 'failed', Reason: snapshotFailureReason(ids[failedAt], failedAt, failed.message) };
+  }
+  if (outcomes.every((o) => o.kind === 'completed')) {
+    return { ...base, Status: 'completed', SnapshotIds: completed };
+  }
+  if (event.Now && Date.parse(event.Now) >= Date.parse(state.Deadline)) {
+    const waitSeconds = wireSeconds(state.Properties.WaitTimeoutSeconds, DEFAULT_WAIT_TIMEOUT_SECONDS);
+    await cancelOthers(`cdk-vm-import: wait of ${waitSeconds} s exceeded`);
+    const progress = ids.map((id, i) => {
+      const o = outcomes[i];
+      return `${id} ${o.kind === 'running' ? `${o.progress}% '${o.message}'` : o.kind}`;
+    }).join(', ');
+    return {
+      ...base,
+      Status: 'failed',
+      Reason: truncate(`VM import ${ids[0]} (ImportSnapshot of ${ids.length} disks) did not finish within ${waitSeconds} seconds and was cancelled; ` +
+        `last progress: ${progress}. Raise the import's timeout, or import smaller disks.`),
+    };
+  }
+  return { ...base, Status: 'running' };
+}
+
+/**
+ * Registers the AMI from the imported snapshots, every field set. RegisterImage has no
+ * idempotency token: a retry finds the AMI of this name made of these snapshots instead.
+ */
+async function registerStep(event: StepEvent): Promise<RegisterStepResult> {
+  const state = event.State;
+  const props = state.Properties;
+  const snapshotIds = state.Poll?.SnapshotIds ?? [];
+  const input = registerImageInput(props, snapshotIds);
+  let imageId: string;
+  try {
+    imageId = await ec2.registerImage(input);
+  } catch (error) {
+    const taken = props.ImageName ? await ec2.imageNamed(props.ImageName) : undefined;
+    const ours = taken?.BlockDeviceMappings?.map((m) => m.Ebs?.SnapshotId).sort().join(',') === [...snapshotIds].sort().join(',');
+    if (!taken?.ImageId || !ours) {
+      if (taken?.ImageId) {
+        throw new Error(nameTakenReason(props.ImageName!, taken.ImageId));
+      }
+      throw error;
+    }
+    imageId = taken.ImageId;
+  }
+  log({ message: 'AMI registered from the imported snapshots', imageId, snapshotIds });
+  const devices = input.BlockDeviceMappings ?? [];
+  return {
+    Result: {
+      ImportImageTasks: [{
+        ImportTaskId: state.Import?.ImportTaskId,
+        Status: 'completed',
+        ImageId: imageId,
+        SnapshotDetails: snapshotIds.map((id, i) => ({ SnapshotId: id, DeviceName: devices[i]?.DeviceName })),
+      }],
+    },
   };
 }
 

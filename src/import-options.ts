@@ -3,8 +3,9 @@ import { Size } from 'aws-cdk-lib';
 /**
  * The processor architecture of the imported image.
  *
- * ImportImage accepts only these two. An arm64 image is imported with ImportSnapshot and
- * registered with RegisterImage instead.
+ * ImportImage accepts only `i386` and `x86_64`. An arm64 image takes the snapshot route
+ * (`importMethod: ImportMethod.SNAPSHOTS`), which imports each disk with ImportSnapshot and
+ * registers the AMI with RegisterImage.
  *
  * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
  */
@@ -13,6 +14,29 @@ export enum Architecture {
   I386 = 'i386',
   /** 64-bit x86 (value `x86_64`). */
   X86_64 = 'x86_64',
+  /** 64-bit Arm (value `arm64`): only with `ImportMethod.SNAPSHOTS`, and with `BootMode.UEFI`. */
+  ARM64 = 'arm64',
+}
+
+/**
+ * How the disks become an AMI.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/vmie_prereqs.html
+ */
+export enum ImportMethod {
+  /**
+   * `ImportImage` (value `image`): VM Import converts the operating system (drivers,
+   * licensing) and registers the AMI. For Windows and other licensed systems, and for
+   * OVA and VHDX files. i386 and x86_64 only.
+   */
+  IMAGE = 'image',
+  /**
+   * `ImportSnapshot` for each disk, in parallel, then `RegisterImage` with every field
+   * set by this library (value `snapshots`): no operating system conversion and no
+   * license handling. For arm64, UEFI and cloud-ready Linux disks, and for systems VM
+   * Import does not recognise. VHD, VMDK and RAW only; the image must be named.
+   */
+  SNAPSHOTS = 'snapshots',
 }
 
 /**

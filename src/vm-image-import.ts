@@ -24,7 +24,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DiskImage, DiskImageBindOptions, DiskImageConfig } from './disk-image';
-import { Architecture, BootMode, ClientData, Hypervisor, LicenseType, Platform } from './import-options';
+import { Architecture, BootMode, ClientData, Hypervisor, ImportMethod, LicenseType, Platform } from './import-options';
 import {
   ATTR_IMAGE_ID,
   ATTR_IMPORT_TASK_ID,
@@ -33,6 +33,7 @@ import {
   REMOVAL_RETAIN,
   RESOURCE_TYPE,
   RESULT_RESOURCE_TYPE,
+  METHOD_SNAPSHOTS,
   WireClientData,
   WireDiskContainer,
   WireImageProperties,
@@ -227,7 +228,9 @@ export interface VmImageImportProps {
    * and Region: a name already taken fails the deployment before the import starts. Since
    * CloudFormation deletes an AMI it replaces only after the new one exists, an import that
    * is replaced (its disks or options change) needs a new name as well, such as one with a
-   * version. Changing the name or `imageDescription` imports again.
+   * version. Changing the name or `imageDescription` imports again. With
+   * `importMethod: ImportMethod.SNAPSHOTS` the name is required, and RegisterImage names the
+   * AMI as it makes it: there is no copy.
    *
    * Checked at synth: 3 to 128 characters of letters, digits, spaces and `( ) [ ] . / - ' @ _`.
    *
@@ -330,12 +333,48 @@ export interface VmImageImportProps {
   /**
    * The architecture of the image.
    *
-   * Checked at synth: only `i386` and `x86_64` (case-sensitive); ImportImage does not
-   * import arm64 images.
+   * Checked at synth: one of `Architecture`'s values (case-sensitive); `ARM64` only with
+   * `importMethod: ImportMethod.SNAPSHOTS` (ImportImage does not import arm64 images) and
+   * `bootMode: BootMode.UEFI`.
    *
-   * @default - VM Import detects it
+   * @default - with `ImportMethod.IMAGE`, VM Import detects it; with `ImportMethod.SNAPSHOTS`, `x86_64`
    */
   readonly architecture?: Architecture;
+
+  /**
+   * How the disks become an AMI: `ImportImage` (VM Import converts the operating system
+   * and registers the AMI), or `ImportSnapshot` for each disk in parallel and then
+   * `RegisterImage` with every field set (architecture, `hvm`, the root device `/dev/xvda`
+   * unless the first disk names one, the disks as block devices in order, deleted on
+   * termination, gp3, ENA, the boot mode, TPM 2.0, UEFI data and IMDSv2 as asked).
+   *
+   * The snapshot route converts nothing: the disk must already boot on EC2 (cloud-ready
+   * Linux, arm64, UEFI images). Checked at synth with `SNAPSHOTS`: `imageName` set (the AMI
+   * is named as it is registered); disks VHD, VMDK or RAW (not OVA or VHDX, nor EBS
+   * snapshots); `bootMode: UEFI` for arm64; no `platform: WINDOWS`, `licenseType: AWS`,
+   * `usageOperation`, `licenseConfigurationArns` or `hypervisor` (RegisterImage would lose a
+   * licensed system's billing code: import those with `IMAGE`).
+   *
+   * @default ImportMethod.IMAGE
+   */
+  readonly importMethod?: ImportMethod;
+
+  /**
+   * Register the AMI with NitroTPM 2.0 (`TpmSupport v2.0`), for Windows 11 and secure
+   * boot. Only with `importMethod: ImportMethod.SNAPSHOTS` and `bootMode: BootMode.UEFI`.
+   *
+   * @default false
+   */
+  readonly tpmSupport?: boolean;
+
+  /**
+   * The UEFI variable store to register with the AMI (RegisterImage's `UefiData`, base64,
+   * as `aws ec2 get-instance-uefi-data` returns it), such as secure boot keys. Only with
+   * `importMethod: ImportMethod.SNAPSHOTS` and `bootMode: BootMode.UEFI`.
+   *
+   * @default - none: the instance starts with an empty store
+   */
+  readonly uefiData?: string;
 
   /**
    * The target hypervisor.
@@ -667,8 +706,11 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       LicenseConfigurationArns: props.licenseConfigurationArns,
       ImageName: props.imageName,
       ImageDescription: props.imageDescription,
+      ImportMethod: props.importMethod === ImportMethod.SNAPSHOTS ? METHOD_SNAPSHOTS : undefined,
+      TpmSupport: props.tpmSupport ? 'v2.0' : undefined,
+      UefiData: props.uefiData,
     };
-    if (props.imageName !== undefined && encrypted && this.encryptionKey) {
+    if (props.imageName !== undefined && props.importMethod !== ImportMethod.SNAPSHOTS && encrypted && this.encryptionKey) {
       // The state machine's role makes the copy: CopyImage uses the key on its behalf.
       grantEbsKeyUse(this, engine.stateMachine.role, this.encryptionKey);
     }
@@ -692,6 +734,8 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
       WaitTimeoutSeconds: String(timeout.toSeconds()),
       PollIntervalSeconds: String(pollInterval.toSeconds()),
       WaitConditionId: waitCondition.logicalId,
+      // The snapshot route registers the AMI with it; the result resource sets it on either route.
+      ImdsSupport: props.requireImdsv2 && props.importMethod === ImportMethod.SNAPSHOTS ? 'v2.0' : undefined,
     };
     const start = new CustomResource(this, 'Resource', {
       serviceToken: engine.serviceToken,

@@ -60,7 +60,18 @@ export interface WireProperties {
   readonly Hypervisor?: string;
   readonly ClientData?: WireClientData;
   readonly LicenseConfigurationArns?: string[];
-  /** With a name, the imported AMI is copied to this name (CopyImage), and the copy is the result. */
+  /** 'snapshots': ImportSnapshot per disk, then RegisterImage; absent or 'image': ImportImage. */
+  readonly ImportMethod?: string;
+  /** With ImportMethod snapshots: 'v2.0' registers the AMI with NitroTPM. */
+  readonly TpmSupport?: string;
+  /** With ImportMethod snapshots: the UEFI variable store to register (base64). */
+  readonly UefiData?: string;
+  /** With ImportMethod snapshots: 'v2.0' registers the AMI requiring IMDSv2 (not a property that shapes the image: the result resource sets it too). */
+  readonly ImdsSupport?: string;
+  /**
+   * With a name, the imported AMI is copied to this name (CopyImage), and the copy is the
+   * result; with ImportMethod snapshots, the AMI is registered with this name.
+   */
   readonly ImageName?: string;
   /** The copy's description (with ImageName). */
   readonly ImageDescription?: string;
@@ -85,7 +96,7 @@ export interface WireProperties {
  */
 export const IMAGE_PROPERTIES = [
   'DiskContainers', 'Description', 'Encrypted', 'KmsKeyId', 'LicenseType', 'UsageOperation', 'Platform', 'BootMode',
-  'Architecture', 'Hypervisor', 'LicenseConfigurationArns', 'ImageName', 'ImageDescription',
+  'Architecture', 'Hypervisor', 'LicenseConfigurationArns', 'ImageName', 'ImageDescription', 'ImportMethod', 'TpmSupport', 'UefiData',
 ] as const;
 
 /** What shapes the image, every key present (undefined when not set). */
@@ -120,6 +131,13 @@ export const STEP_SIGNAL = 'signal';
 export const STEP_FINISH_COPY = 'finish-copy';
 /** With ImageName: the wait ran out during the copy; stop it. */
 export const STEP_COPY_TIMEOUT = 'copy-timeout';
+/** With ImportMethod snapshots: poll the snapshot tasks (and cancel them when the wait runs out). */
+export const STEP_POLL_SNAPSHOTS = 'poll-snapshots';
+/** With ImportMethod snapshots: register the AMI from the imported snapshots. */
+export const STEP_REGISTER = 'register';
+
+/** The import method values on the wire. */
+export const METHOD_SNAPSHOTS = 'snapshots';
 
 /** The execution's input, written by the start resource. */
 export interface ExecutionInput {
@@ -141,6 +159,8 @@ export interface StartStepResult {
   /** False while ImportImage is refused for a reason worth waiting out (quota, IAM propagation). */
   readonly Started: boolean;
   readonly ImportTaskId?: string;
+  /** With ImportMethod snapshots: the ImportSnapshot tasks, one per disk in order (ImportTaskId is the first). */
+  readonly ImportTaskIds?: string[];
   /**
    * Tags for the imported AMI and its snapshots: the user's and the library's own, or with
    * ImageName the library's alone (the copy gets them all).
@@ -167,6 +187,19 @@ export interface CopyRequest {
   readonly ClientToken: string;
   /** Tags for the copy and its snapshots (TagSpecifications): the user's and the library's own. */
   readonly Tags: WireTag[];
+}
+
+/** What the poll-snapshots step leaves at `$.Poll`. */
+export interface SnapshotPollResult {
+  readonly Status: 'running' | 'completed' | 'failed';
+  /** Snapshots of completed tasks the state machine has tagged (after this poll's tagging). */
+  readonly Tagged: string[];
+  /** Snapshots of tasks completed since the last poll: the state machine tags them next. */
+  readonly Untagged: string[];
+  /** With Status completed: the snapshots in disk order. */
+  readonly SnapshotIds?: string[];
+  /** With Status failed: why. */
+  readonly Reason?: string;
 }
 
 /** What the finish-copy step leaves at `$.Final`: the named AMI. */

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { STEP_COPY_TIMEOUT, STEP_FINISH_COPY, STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
+import { STEP_COPY_TIMEOUT, STEP_FINISH_COPY, STEP_POLL_SNAPSHOTS, STEP_REGISTER, STEP_SIGNAL, STEP_START, STEP_TIMEOUT, TAG_STACK_ID } from './contract';
 import { differingSetting, EngineSettings } from './engine-settings';
 import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS, NagPack } from './nag';
 import { SharedChoice, showRemovalPolicy } from './shared';
@@ -288,10 +288,34 @@ export class VmImportEngine extends Construct {
       .when(sfn.Condition.timestampGreaterThanEqualsJsonPath('$.Poll.Now', '$.Deadline'), cancel)
       .otherwise(pollWait));
 
+    // The snapshot route: a Lambda step polls the disks' tasks (one Choice cannot tell "all completed"), the state
+    // machine tags each snapshot as its task completes, then the function registers the AMI, tagged like an imported one.
+    const register = step('RegisterImage', STEP_REGISTER, '$.Poll').addCatch(signalError, catchAll);
+    register.next(tagImage);
+    const snapshotWait = sfn.Wait.jsonPath(this, 'WaitForSnapshots', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const pollSnapshots = step('PollSnapshots', STEP_POLL_SNAPSHOTS, '$.Poll', { Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') })
+      .addCatch(signalError, catchAll);
+    const snapshotsStatus = new sfn.Choice(this, 'SnapshotsStatus')
+      .when(sfn.Condition.stringEquals('$.Poll.Status', 'completed'), register)
+      .when(sfn.Condition.stringEquals('$.Poll.Status', 'failed'), signalFailed)
+      .otherwise(snapshotWait);
+    const tagNewSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagImportedSnapshots', {
+      service: 'ec2',
+      action: 'createTags',
+      parameters: { Resources: sfn.JsonPath.listAt('$.Poll.Untagged'), Tags: sfn.JsonPath.listAt('$.Import.OutputTags') },
+      iamResources: [snapshotArn],
+      resultPath: sfn.JsonPath.DISCARD,
+    })).addCatch(signalError, catchAll);
+    tagNewSnapshots.next(snapshotsStatus);
+    snapshotWait.next(pollSnapshots).next(new sfn.Choice(this, 'SnapshotsToTag')
+      .when(sfn.Condition.isPresent('$.Poll.Untagged[0]'), tagNewSnapshots)
+      .otherwise(snapshotsStatus));
+
     const start = step('StartImport', STEP_START, '$.Import').addCatch(signalError, catchAll);
     const queueWait = sfn.Wait.jsonPath(this, 'WaitToStart', { time: sfn.WaitTime.secondsPath('$.Import.RetrySeconds') });
     queueWait.next(start);
     return start.next(new sfn.Choice(this, 'Started')
+      .when(sfn.Condition.and(sfn.Condition.booleanEquals('$.Import.Started', true), sfn.Condition.isPresent('$.Import.ImportTaskIds')), snapshotWait)
       .when(sfn.Condition.booleanEquals('$.Import.Started', true), pollWait)
       .otherwise(queueWait));
   }
@@ -380,14 +404,16 @@ export class VmImportEngine extends Construct {
     this.acceptComplianceFindings(handler);
     acceptNagFindings(this.handlerRole.node.findChild('DefaultPolicy'), [{
       id: 'AwsSolutions-IAM5',
-      reason: 'Describe* calls and ImportImage have no resource-level permissions (in a VPC, neither have the network interfaces Lambda creates IDs ' +
-        'before it creates them: its guide grants those actions on *); tagging, cancelling and deleting are limited to EC2 images, ' +
+      reason: 'Describe* calls, ImportImage and ImportSnapshot have no resource-level permissions (in a VPC, neither have the network interfaces ' +
+        'Lambda creates IDs before it creates them: its guide grants those actions on *); RegisterImage takes snapshots whose IDs are known only ' +
+        'at deploy time and makes an untagged AMI; tagging, cancelling and deleting are limited to EC2 images, ' +
         'snapshots and import tasks of this account and Region that carry this stack\'s tag, which this role cannot add.',
       appliesTo: [
         'Resource::*',
         'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*',
         'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*',
         'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:import-image-task/*',
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:import-snapshot-task/*',
       ],
     }]);
     acceptNagFindings(this.executionsPolicy, [{
@@ -464,27 +490,36 @@ function grantHandlerEc2(role: iam.Role): void {
   const image = arn('image/*', '');
   const snapshot = arn('snapshot/*', '');
   const task = arn('import-image-task/*');
+  const snapshotTask = arn('import-snapshot-task/*');
   const ownedByThisStack = { [`aws:ResourceTag/${TAG_STACK_ID}`]: Aws.STACK_ID };
 
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'DescribeImports',
     // Describe actions have no resource-level permissions.
-    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute'],
+    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImportSnapshotTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots'],
     resources: ['*'],
   }));
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'StartImports',
     // ImportImage creates the task and reads snapshots and disks whose IDs are unknown
     // until the call; the service role, not this one, reads the disk images.
-    actions: ['ec2:ImportImage'],
+    actions: ['ec2:ImportImage', 'ec2:ImportSnapshot'],
     resources: ['*'],
   }));
   role.addToPolicy(new iam.PolicyStatement({
+    sid: 'RegisterSnapshotImports',
+    // The snapshot route registers the AMI from the snapshots its tasks made. The AMI gets no
+    // tags from this role (only the state machine tags it), so it cannot be shared or deleted
+    // by this role until the state machine has made it this stack's.
+    actions: ['ec2:RegisterImage'],
+    resources: [image, snapshot],
+  }));
+  role.addToPolicy(new iam.PolicyStatement({
     sid: 'TagNewImportTasks',
-    // Tags in ImportImage's TagSpecifications, on the task it creates: nothing else.
+    // Tags in ImportImage's and ImportSnapshot's TagSpecifications, on the task being created: nothing else.
     actions: ['ec2:CreateTags'],
-    resources: [task],
-    conditions: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
+    resources: [task, snapshotTask],
+    conditions: { StringEquals: { 'ec2:CreateAction': ['ImportImage', 'ImportSnapshot'] } },
   }));
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'RetagThisStacksImports',
@@ -505,7 +540,7 @@ function grantHandlerEc2(role: iam.Role): void {
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'RemoveThisStacksImports',
     actions: ['ec2:CancelImportTask', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
-    resources: [image, snapshot, task],
+    resources: [image, snapshot, task, snapshotTask],
     conditions: { StringEquals: ownedByThisStack },
   }));
 }

@@ -68,7 +68,8 @@ export function validatePropTypes(props: VmImageImportProps | undefined): void {
   checkType('pollInterval', props.pollInterval, isDuration, 'a Duration, such as Duration.seconds(30)');
   checkType('diskImageExpiration', props.diskImageExpiration, isDuration, 'a Duration, such as Duration.days(30)');
   checkType('encrypted', props.encrypted, (v) => typeof v === 'boolean', 'true or false');
-  for (const prop of ['imageName', 'imageDescription', 'description', 'ssmParameterName'] as const) {
+  checkType('tpmSupport', props.tpmSupport, (v) => typeof v === 'boolean', 'true or false');
+  for (const prop of ['imageName', 'imageDescription', 'description', 'ssmParameterName', 'uefiData'] as const) {
     checkType(prop, props[prop], (v) => typeof v === 'string', 'a string');
   }
   checkType('tags', props.tags, (v) => isObject(v) && !Array.isArray(v), "a map of tag keys to values, such as { team: 'web' }");

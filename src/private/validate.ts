@@ -6,7 +6,7 @@
 import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
-import { Architecture, BootMode, Hypervisor, LicenseType, Platform } from '../import-options';
+import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
 import { LIBRARY_TAG_COUNT } from './contract';
@@ -159,6 +159,62 @@ const AMI_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
 /** CopyImage's longest description. */
 const MAX_IMAGE_DESCRIPTION = 255;
 
+/** What each route takes: ImportImage converts and licenses, the snapshot route registers the disks as they are. */
+function checkImportMethod(props: VmImageImportProps): void {
+  const snapshots = props.importMethod === ImportMethod.SNAPSHOTS;
+  if (!snapshots) {
+    if (props.architecture === Architecture.ARM64) {
+      throw new Error("'architecture' is \"arm64\", which ImportImage does not import: set 'importMethod: ImportMethod.SNAPSHOTS' " +
+        "(ImportSnapshot for each disk, then RegisterImage), with 'bootMode: BootMode.UEFI' and an 'imageName'.");
+    }
+    for (const prop of ['tpmSupport', 'uefiData'] as const) {
+      if (props[prop] !== undefined) {
+        throw new Error(`'${prop}' is set but 'importMethod' is not ImportMethod.SNAPSHOTS: only RegisterImage takes it. Set 'importMethod: ImportMethod.SNAPSHOTS', or remove '${prop}'.`);
+      }
+    }
+    return;
+  }
+  const licensed = "RegisterImage registers no license or billing code, so a licensed system would lose it: import it with 'importMethod: ImportMethod.IMAGE'.";
+  if (props.imageName === undefined) {
+    throw new Error("'importMethod' is ImportMethod.SNAPSHOTS but 'imageName' is not set: RegisterImage names the AMI as it makes it. Set 'imageName'.");
+  }
+  if (props.architecture === Architecture.ARM64 && props.bootMode !== BootMode.UEFI) {
+    throw new Error(`'architecture' is ARM64 with 'bootMode' ${props.bootMode === undefined ? 'unset' : show(props.bootMode)}: arm64 instances boot only with UEFI. Set 'bootMode: BootMode.UEFI'.`);
+  }
+  if (props.architecture === Architecture.I386) {
+    throw new Error("'architecture' is I386 with ImportMethod.SNAPSHOTS: EC2's current instance types cannot boot a 32-bit image registered as it is. Import it with 'importMethod: ImportMethod.IMAGE'.");
+  }
+  if (props.platform === Platform.WINDOWS) {
+    throw new Error(`'platform' is WINDOWS with ImportMethod.SNAPSHOTS: ${licensed}`);
+  }
+  if (props.licenseType === LicenseType.AWS) {
+    throw new Error(`'licenseType' is AWS with ImportMethod.SNAPSHOTS: ${licensed}`);
+  }
+  for (const prop of ['usageOperation', 'licenseConfigurationArns', 'hypervisor'] as const) {
+    if (props[prop] !== undefined) {
+      throw new Error(`'${prop}' is set with ImportMethod.SNAPSHOTS, which only ImportImage takes: ${prop === 'hypervisor' ? 'remove it' : licensed}`);
+    }
+  }
+  if ((props.tpmSupport || props.uefiData !== undefined) && props.bootMode !== BootMode.UEFI) {
+    throw new Error(`'${props.tpmSupport ? 'tpmSupport' : 'uefiData'}' needs 'bootMode: BootMode.UEFI': NitroTPM and the UEFI variable store exist only for UEFI boot.`);
+  }
+}
+
+/** The snapshot route takes VHD, VMDK and RAW files only. */
+function checkSnapshotRouteDisk(disk: DiskImageConfig, i: number): void {
+  const at = `'diskImages[${i}]'`;
+  if (disk.snapshotId !== undefined) {
+    throw new Error(`${at} is an EBS snapshot, which ImportSnapshot cannot take (it imports files): with ImportMethod.SNAPSHOTS give disk files, or use ImportMethod.IMAGE for an EBS snapshot.`);
+  }
+  if (disk.format === DiskImageFormat.OVA) {
+    throw new Error(`${at} is an OVA, which ImportSnapshot does not take (VHD, VMDK and RAW only): take its disks out (tar -xf image.ova) and give each .vmdk as a disk.`);
+  }
+  if (disk.format === DiskImageFormat.VHDX) {
+    throw new Error(`${at} is a VHDX, which ImportSnapshot does not take (VHD, VMDK and RAW only): convert it with ` +
+      "'qemu-img convert -f vhdx -O vmdk -o subformat=streamOptimized disk.vhdx disk.vmdk', or import it with ImportMethod.IMAGE.");
+  }
+}
+
 function checkImageName(name: string | undefined, description: string | undefined): void {
   if (known(name) && !AMI_NAME.test(name)) {
     const bad = [...name].filter((ch) => !/[A-Za-z0-9()[\] ./\-'@_]/.test(ch));
@@ -183,10 +239,9 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   if (count > MAX_DISKS) {
     throw new Error(`'diskImages' has ${count} disks; VM Import takes at most ${MAX_DISKS} volumes per image.`);
   }
-  checkEnum('architecture', props.architecture, Architecture as unknown as Record<string, string>,
-    (props.architecture as string) === 'arm64'
-      ? ' ImportImage does not import arm64 images: import the disk with ImportSnapshot and register it with RegisterImage (architecture arm64) instead.'
-      : '');
+  checkEnum('architecture', props.architecture, Architecture as unknown as Record<string, string>);
+  checkEnum('importMethod', props.importMethod, ImportMethod as unknown as Record<string, string>);
+  checkImportMethod(props);
   checkEnum('bootMode', props.bootMode, BootMode as unknown as Record<string, string>,
     (props.bootMode as string) === 'uefi-preferred' ? " 'uefi-preferred' is not supported for imports: choose BootMode.UEFI or BootMode.LEGACY_BIOS." : '');
   checkEnum('platform', props.platform, Platform as unknown as Record<string, string>);
@@ -257,6 +312,9 @@ function checkDisk(disk: DiskImageConfig, index: number): void {
 /** Checks the disks once bound, and the props that depend on them. */
 export function validateDisks(_scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
   disks.forEach(checkDisk);
+  if (props.importMethod === ImportMethod.SNAPSHOTS) {
+    disks.forEach(checkSnapshotRouteDisk);
+  }
   if (disks.length > 1 && disks.some((d) => d.format === DiskImageFormat.OVA)) {
     throw new Error(`'diskImages' mixes an OVA with ${disks.length - 1} other disk(s): an OVA carries all of its disks, so it must be the only disk of its import.`);
   }

@@ -247,8 +247,18 @@ export class Engine {
     this.capture.start();
   }
 
+  private advanceClock(execution: LocalExecution): void {
+    const poll = Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
+    this.clockOffsetMs.set(execution.arn, (this.clockOffsetMs.get(execution.arn) ?? 0) + poll);
+  }
+
   private async answer(resource: string, stateName: string, input: unknown, execution: LocalExecution): Promise<never> {
     const roundTrip = (value: unknown) => JSON.parse(JSON.stringify(value ?? null)) as never;
+    if (resource === HANDLER_ARN && stateName === 'PollSnapshots') {
+      // The Wait before this poll took one poll interval. (The step's Now was read as the state was
+      // entered, just before this: the snapshot route sees its deadline one poll later than the image route.)
+      this.advanceClock(execution);
+    }
     if (resource === HANDLER_ARN) {
       this.stepInvocations.set(execution.arn, (this.stepInvocations.get(execution.arn) ?? 0) + 1);
       return roundTrip(await this.handler.handler(input as never));
@@ -259,8 +269,7 @@ export class Engine {
     }
     if (stateName === 'DescribeImport' || stateName === 'DescribeCopy') {
       // The Wait before this poll took one poll interval.
-      const poll = Number((JSON.parse(execution.input) as { PollIntervalSeconds: number }).PollIntervalSeconds) * 1000;
-      this.clockOffsetMs.set(execution.arn, (this.clockOffsetMs.get(execution.arn) ?? 0) + poll);
+      this.advanceClock(execution);
     }
     const commandName = `${sdk[1][0].toUpperCase()}${sdk[1].slice(1)}Command` as keyof typeof ec2sdk;
     const Command = ec2sdk[commandName] as unknown as new (i: unknown) => Parameters<ec2sdk.EC2Client['send']>[0];
