@@ -1252,4 +1252,214 @@ describe('LocalEc2 snapshot route (ImportSnapshot + RegisterImage)', () => {
       await expectEc2Error(client.send(new CreateTagsCommand({ Resources: ['import-snap-0123456789abcdef0'], Tags: [{ Key: 'a', Value: 'b' }] })), 'InvalidID', 400);
     });
   });
+  describe('RegisterImage', () => {
+    test('registers a full arm64/UEFI/TPM/IMDSv2 image, read back through DescribeImages', async () => {
+      const root = await importedSnapshot({ Encrypted: true, KmsKeyId: 'alias/images' });
+      const data = await importedSnapshot();
+      const res = await client.send(new RegisterImageCommand({
+        Name: "web (arm) [v1.2] it's/@_-",
+        Description: 'arm web server',
+        Architecture: 'arm64',
+        VirtualizationType: 'hvm',
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 20 } },
+          { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: data, DeleteOnTermination: false } },
+        ],
+        EnaSupport: true,
+        BootMode: 'uefi',
+        TpmSupport: 'v2.0',
+        UefiData: 'QU1aTlVFRkk=',
+        ImdsSupport: 'v2.0',
+        TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Name', Value: 'web' }] }],
+      }));
+      expect(res.ImageId).toMatch(/^ami-[0-9a-f]{17}$/);
+      expect(ec2.callsTo('RegisterImage')[0]?.params).toEqual({
+        'Name': "web (arm) [v1.2] it's/@_-",
+        'Description': 'arm web server',
+        'Architecture': 'arm64',
+        'VirtualizationType': 'hvm',
+        'RootDeviceName': '/dev/xvda',
+        'BlockDeviceMapping.1.DeviceName': '/dev/xvda',
+        'BlockDeviceMapping.1.Ebs.SnapshotId': root,
+        'BlockDeviceMapping.1.Ebs.DeleteOnTermination': 'true',
+        'BlockDeviceMapping.1.Ebs.VolumeType': 'gp3',
+        'BlockDeviceMapping.1.Ebs.VolumeSize': '20',
+        'BlockDeviceMapping.2.DeviceName': '/dev/xvdb',
+        'BlockDeviceMapping.2.Ebs.SnapshotId': data,
+        'BlockDeviceMapping.2.Ebs.DeleteOnTermination': 'false',
+        'EnaSupport': 'true',
+        'BootMode': 'uefi',
+        'TpmSupport': 'v2.0',
+        'UefiData': 'QU1aTlVFRkk=',
+        'ImdsSupport': 'v2.0',
+        'TagSpecification.1.ResourceType': 'image',
+        'TagSpecification.1.Tag.1.Key': 'Name',
+        'TagSpecification.1.Tag.1.Value': 'web',
+      });
+
+      const images = await client.send(new DescribeImagesCommand({ ImageIds: [res.ImageId ?? ''] }));
+      const keyArn = 'arn:aws:kms:us-east-1:123456789012:alias/images';
+      expect(images.Images?.[0]).toMatchObject({
+        ImageId: res.ImageId,
+        Name: "web (arm) [v1.2] it's/@_-",
+        Description: 'arm web server',
+        State: 'available',
+        OwnerId: '123456789012',
+        Architecture: 'arm64',
+        VirtualizationType: 'hvm',
+        EnaSupport: true,
+        BootMode: 'uefi',
+        TpmSupport: 'v2.0',
+        ImdsSupport: 'v2.0',
+        PlatformDetails: 'Linux/UNIX',
+        UsageOperation: 'RunInstances',
+        RootDeviceType: 'ebs',
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 20, VolumeType: 'gp3', DeleteOnTermination: true, Encrypted: true, KmsKeyId: keyArn } },
+          { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: data, VolumeSize: 8, VolumeType: 'gp2', DeleteOnTermination: false, Encrypted: false } },
+        ],
+        Tags: [{ Key: 'Name', Value: 'web' }],
+      });
+      expect(images.Images?.[0]?.Platform).toBeUndefined();
+      const uefi = await client.send(new DescribeImageAttributeCommand({ ImageId: res.ImageId, Attribute: 'uefiData' }));
+      expect(uefi.UefiData?.Value).toBe('QU1aTlVFRkk=');
+      expect(ec2.state.images.get(res.ImageId ?? '')).toMatchObject({ virtualizationType: 'hvm', enaSupport: true, tpmSupport: 'v2.0', uefiData: 'QU1aTlVFRkk=' });
+      const byType = await client.send(new DescribeImagesCommand({ Filters: [{ Name: 'virtualization-type', Values: ['hvm'] }] }));
+      expect(byType.Images?.map((i) => i.ImageId)).toEqual([res.ImageId]);
+    });
+
+    test("EC2's defaults apply when unset: i386, paravirtual, no ENA, no boot mode", async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(new RegisterImageCommand({
+        Name: 'defaults',
+        RootDeviceName: '/dev/sda1',
+        BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: snapshotId } }],
+      }));
+      const image = (await client.send(new DescribeImagesCommand({ ImageIds: [ImageId ?? ''] }))).Images?.[0];
+      expect(image).toMatchObject({ Architecture: 'i386', VirtualizationType: 'paravirtual', State: 'available', RootDeviceName: '/dev/sda1' });
+      expect(image?.EnaSupport).toBeUndefined();
+      expect(image?.BootMode).toBeUndefined();
+      expect(image?.TpmSupport).toBeUndefined();
+      expect(image?.ImdsSupport).toBeUndefined();
+      expect(image?.BlockDeviceMappings?.[0]?.Ebs).toMatchObject({
+        SnapshotId: snapshotId, VolumeSize: 8, DeleteOnTermination: true, Encrypted: false,
+      });
+    });
+
+    test('an arm64 image without BootMode boots UEFI', async () => {
+      const { ImageId } = await client.send(register(await importedSnapshot(), { BootMode: undefined }));
+      expect(ec2.state.images.get(ImageId ?? '')?.bootMode).toBe('uefi');
+    });
+
+    test('imported AMIs keep reporting hvm and ENA', async () => {
+      const taskId = (await client.send(new ImportImageCommand({ DiskContainers: [{ Format: 'VMDK', Url: 's3://b/k.vmdk' }] }))).ImportTaskId ?? '';
+      const image = ec2.completeNow(taskId);
+      const described = (await client.send(new DescribeImagesCommand({ ImageIds: [image.imageId] }))).Images?.[0];
+      expect(described).toMatchObject({ VirtualizationType: 'hvm', EnaSupport: true });
+    });
+
+    test('a registered image and its snapshot go away by DeregisterImage and DeleteSnapshot', async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(register(snapshotId));
+      await expectEc2Error(client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), 'InvalidSnapshot.InUse', 400, new RegExp(ImageId ?? ''));
+      await client.send(new DeregisterImageCommand({ ImageId }));
+      await client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      expect(ec2.state.snapshots.size).toBe(0);
+    });
+
+    test('the name must be unique among the account\'s images', async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(register(snapshotId));
+      await expectEc2Error(client.send(register(snapshotId)), 'InvalidAMIName.Duplicate', 400, `AMI name my-arm-image is already in use by AMI ${ImageId}`);
+    });
+
+    test.each<[string, (snap: string) => Partial<RegisterImageCommandInput>, string, RegExp]>([
+      ['no name', () => ({ Name: undefined }), 'MissingParameter', /Name/],
+      ['a short name', () => ({ Name: 'ab' }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['a long name', () => ({ Name: 'a'.repeat(129) }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['a name with a bad character', () => ({ Name: 'web#1' }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['an unknown architecture', () => ({ Architecture: 'sparc' as never }), 'InvalidParameterValue', /Architecture/],
+      ['arm64 paravirtual', () => ({ VirtualizationType: 'paravirtual' }), 'InvalidParameterCombination', /paravirtual/],
+      ['arm64 with the default (paravirtual) virtualization', () => ({ VirtualizationType: undefined }), 'InvalidParameterCombination', /paravirtual/],
+      ['arm64 legacy-bios', () => ({ BootMode: 'legacy-bios' }), 'InvalidParameterCombination', /legacy-bios/],
+      ['an unknown boot mode', () => ({ BootMode: 'bios' as never }), 'InvalidParameterValue', /BootMode/],
+      ['TPM without uefi', () => ({ Architecture: 'x86_64', BootMode: 'legacy-bios', TpmSupport: 'v2.0' }), 'InvalidParameterCombination', /TpmSupport v2.0 requires BootMode uefi/],
+      ['TPM with uefi-preferred', () => ({ Architecture: 'x86_64', BootMode: 'uefi-preferred', TpmSupport: 'v2.0' }), 'InvalidParameterCombination', /requires BootMode uefi/],
+      ['TPM v1.2', () => ({ TpmSupport: 'v1.2' as never }), 'InvalidParameterValue', /TpmSupport/],
+      ['IMDS v1.0', () => ({ ImdsSupport: 'v1.0' as never }), 'InvalidParameterValue', /ImdsSupport/],
+      ['no root device name', () => ({ RootDeviceName: undefined }), 'MissingParameter', /RootDeviceName/],
+      ['a root device name no mapping has', () => ({ RootDeviceName: '/dev/sda1' }), 'InvalidBlockDeviceMapping', /\/dev\/sda1/],
+      ['no mappings', () => ({ BlockDeviceMappings: [] }), 'MissingParameter', /BlockDeviceMapping/],
+      ['a mapping without a snapshot', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }] }), 'InvalidBlockDeviceMapping', /SnapshotId/],
+      ['a device named twice', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }, { DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }] }),
+        'InvalidBlockDeviceMapping', /more than once/],
+      ['Ebs.Encrypted with a snapshot', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, Encrypted: true } }] }),
+        'InvalidParameterCombination', /Encrypted cannot be used with SnapshotId/],
+      ['an unknown snapshot', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-0123456789abcdef0' } }] }),
+        'InvalidSnapshot.NotFound', /snap-0123456789abcdef0/],
+      ['a malformed snapshot ID', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snapshot-1' } }] }), 'InvalidSnapshotID.Malformed', /snapshot-1/],
+      ['a volume smaller than its snapshot', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, VolumeSize: 4 } }] }),
+        'InvalidBlockDeviceMapping', /smaller than snapshot/],
+      ['an unknown volume type', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, VolumeType: 'gp9' as never } }] }),
+        'InvalidParameterValue', /VolumeType/],
+      ['a tag spec for snapshots', () => ({ TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'a', Value: 'b' }] }] }), 'InvalidParameterValue', /not a valid taggable resource type/],
+      ['an aws: tag', () => ({ TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'aws:a', Value: 'b' }] }] }), 'InvalidParameterValue', /reserved/],
+    ])('rejects %s', async (_label, overrides, code, message) => {
+      const snapshotId = await importedSnapshot();
+      await expectEc2Error(client.send(register(snapshotId, overrides(snapshotId))), code, 400, message);
+      expect(ec2.state.images.size).toBe(0);
+    });
+
+    test('a snapshot that is not completed is IncorrectState; one of another account is not found', async () => {
+      const snapshotId = await importedSnapshot();
+      const snapshot = ec2.state.snapshots.get(snapshotId);
+      if (!snapshot) {
+        throw new Error('no snapshot');
+      }
+      snapshot.state = 'pending';
+      await expectEc2Error(client.send(register(snapshotId)), 'IncorrectState', 400, /not in the completed state: pending/);
+      (ec2.state.snapshots as Map<string, typeof snapshot>).set(snapshotId, { ...snapshot, state: 'completed', ownerId: '210987654321' });
+      await expectEc2Error(client.send(register(snapshotId)), 'InvalidSnapshot.NotFound', 400, snapshotId);
+      expect(ec2.state.images.size).toBe(0);
+    });
+  });
+
+  describe('every emitted XML element is read by the SDK', () => {
+    test('ImportSnapshot and DescribeImportSnapshotTasks', async () => {
+      const res = await client.send(basicSnapshotImport({
+        ClientToken: 'wire',
+        Description: 'd',
+        DiskContainer: { Description: 'disk', Format: 'VMDK', UserBucket: { S3Bucket: 'b', S3Key: 'k' } },
+        Encrypted: true,
+        KmsKeyId: 'alias/k',
+        TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: [{ Key: 'a', Value: 'b' }] }],
+      }));
+      const xml = await rawReplay('ImportSnapshot');
+      expect(xml).toContain(`<importTaskId>${res.ImportTaskId}</importTaskId>`);
+      expect(outputLeafCount(res)).toBe(xmlLeafCount(xml));
+      expect(outputLeafCount(res)).toBeGreaterThanOrEqual(13);
+
+      ec2.completeSnapshotTaskNow(res.ImportTaskId ?? '');
+      await startSnapshotImport({ DiskContainer: { Format: 'RAW', Url: 'https://example.com/x.raw' } });
+      const listed = await client.send(new DescribeImportSnapshotTasksCommand({ MaxResults: 5 }));
+      expect(listed.ImportSnapshotTasks).toHaveLength(2);
+      expect(outputLeafCount(listed)).toBe(xmlLeafCount(await rawReplay('DescribeImportSnapshotTasks')));
+    });
+
+    test('DescribeImages of a registered image', async () => {
+      const snapshotId = await importedSnapshot({ Encrypted: true });
+      const { ImageId } = await client.send(register(snapshotId, {
+        Description: 'x',
+        EnaSupport: true,
+        TpmSupport: 'v2.0',
+        ImdsSupport: 'v2.0',
+        TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'k', Value: 'v' }] }],
+      }));
+      const images = await client.send(new DescribeImagesCommand({ ImageIds: [ImageId ?? ''] }));
+      expect(images.Images?.[0]?.TpmSupport).toBe('v2.0');
+      expect(outputLeafCount(images)).toBe(xmlLeafCount(await rawReplay('DescribeImages')));
+    });
+  });
 });
