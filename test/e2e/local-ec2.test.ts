@@ -15,8 +15,15 @@ import {
   ImportImageCommand,
   ImportImageCommandInput,
   ImportImageTask,
+  ImportSnapshotCommand,
+  ImportSnapshotCommandInput,
+  ImportSnapshotTask,
+  DescribeImportSnapshotTasksCommand,
+  RegisterImageCommand,
+  RegisterImageCommandInput,
+  DescribeImageAttributeCommand,
 } from '@aws-sdk/client-ec2';
-import { IMPORT_STAGES, LocalEc2 } from './local-ec2';
+import { CANCELLED_MESSAGE, IMPORT_STAGES, LocalEc2, SNAPSHOT_IMPORT_STAGES } from './local-ec2';
 
 jest.setTimeout(10_000);
 
@@ -844,6 +851,615 @@ describe('LocalEc2', () => {
       } finally {
         retrying.destroy();
       }
+    });
+  });
+});
+
+describe('LocalEc2 snapshot route (ImportSnapshot + RegisterImage)', () => {
+  let ec2: LocalEc2;
+  let client: EC2Client;
+
+  beforeAll(async () => {
+    ec2 = await LocalEc2.start();
+    client = makeClient(ec2.endpoint);
+  });
+
+  beforeEach(() => {
+    ec2.reset();
+  });
+
+  afterAll(async () => {
+    client.destroy();
+    await ec2.stop();
+  });
+
+  function basicSnapshotImport(overrides: Partial<ImportSnapshotCommandInput> = {}): ImportSnapshotCommand {
+    return new ImportSnapshotCommand({
+      DiskContainer: { Format: 'RAW', UserBucket: { S3Bucket: 'images', S3Key: 'arm.raw' } },
+      RoleName: 'vmimport-role',
+      ...overrides,
+    });
+  }
+
+  async function startSnapshotImport(overrides: Partial<ImportSnapshotCommandInput> = {}): Promise<string> {
+    const res = await client.send(basicSnapshotImport(overrides));
+    return res.ImportTaskId ?? '';
+  }
+
+  async function describeSnapshotTask(id: string): Promise<ImportSnapshotTask> {
+    const res = await client.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: [id] }));
+    expect(res.ImportSnapshotTasks).toHaveLength(1);
+    return res.ImportSnapshotTasks?.[0] ?? {};
+  }
+
+  /** A completed snapshot import; returns the snapshot ID. */
+  async function importedSnapshot(overrides: Partial<ImportSnapshotCommandInput> = {}): Promise<string> {
+    return ec2.completeSnapshotTaskNow(await startSnapshotImport(overrides)).snapshotId;
+  }
+
+  function register(snapshotId: string, overrides: Partial<RegisterImageCommandInput> = {}): RegisterImageCommand {
+    return new RegisterImageCommand({
+      Name: 'my-arm-image',
+      Architecture: 'arm64',
+      VirtualizationType: 'hvm',
+      BootMode: 'uefi',
+      RootDeviceName: '/dev/xvda',
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snapshotId } }],
+      ...overrides,
+    });
+  }
+
+  async function rawReplay(action: string, index = 0): Promise<string> {
+    const call = ec2.callsTo(action)[index];
+    const body = new URLSearchParams({ Action: action, Version: '2016-11-15', ...call?.params });
+    const res = await fetch(`${ec2.endpoint}/`, { method: 'POST', body });
+    expect(res.status).toBe(200);
+    return res.text();
+  }
+
+  describe('ImportSnapshot', () => {
+    test('creates an active task, records every parameter and mirrors them back', async () => {
+      const res = await client.send(new ImportSnapshotCommand({
+        ClientData: { Comment: 'from ci', UploadSize: 1.5 },
+        ClientToken: 'snap-token-1',
+        Description: 'arm root disk',
+        DiskContainer: { Description: 'root', Format: 'vmdk', UserBucket: { S3Bucket: 'images', S3Key: 'root.vmdk' } },
+        Encrypted: true,
+        KmsKeyId: 'alias/images',
+        RoleName: 'my-vmimport',
+        TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: [{ Key: 'Name', Value: 'arm' }] }],
+      }));
+
+      expect(res.ImportTaskId).toMatch(/^import-snap-[0-9a-f]{17}$/);
+      expect(res).toMatchObject({
+        Description: 'arm root disk',
+        SnapshotTaskDetail: {
+          Description: 'root',
+          DiskImageSize: 0,
+          Encrypted: true,
+          Format: 'VMDK',
+          KmsKeyId: 'alias/images',
+          Progress: '2',
+          Status: 'active',
+          StatusMessage: 'pending',
+          UserBucket: { S3Bucket: 'images', S3Key: 'root.vmdk' },
+        },
+        Tags: [{ Key: 'Name', Value: 'arm' }],
+      });
+      expect(res.SnapshotTaskDetail?.SnapshotId).toBeUndefined();
+
+      expect(ec2.callsTo('ImportSnapshot')[0]?.params).toEqual({
+        'ClientData.Comment': 'from ci',
+        'ClientData.UploadSize': '1.5',
+        'ClientToken': 'snap-token-1',
+        'Description': 'arm root disk',
+        'DiskContainer.Description': 'root',
+        'DiskContainer.Format': 'vmdk',
+        'DiskContainer.UserBucket.S3Bucket': 'images',
+        'DiskContainer.UserBucket.S3Key': 'root.vmdk',
+        'Encrypted': 'true',
+        'KmsKeyId': 'alias/images',
+        'RoleName': 'my-vmimport',
+        'TagSpecification.1.ResourceType': 'import-snapshot-task',
+        'TagSpecification.1.Tag.1.Key': 'Name',
+        'TagSpecification.1.Tag.1.Value': 'arm',
+      });
+
+      const task = ec2.state.snapshotTasks.get(res.ImportTaskId ?? '');
+      expect(task?.params).toEqual({
+        clientData: { comment: 'from ci', uploadStart: undefined, uploadEnd: undefined, uploadSize: 1.5 },
+        clientToken: 'snap-token-1',
+        description: 'arm root disk',
+        diskContainer: { description: 'root', format: 'vmdk', url: undefined, userBucket: { s3Bucket: 'images', s3Key: 'root.vmdk' } },
+        encrypted: true,
+        kmsKeyId: 'alias/images',
+        roleName: 'my-vmimport',
+        tagSpecifications: [{ resourceType: 'import-snapshot-task', tags: [{ key: 'Name', value: 'arm' }] }],
+      });
+      expect(task).toMatchObject({ status: 'active', statusMessage: 'pending', progress: '2', stage: 0, format: 'VMDK', encrypted: true });
+      expect(ec2.state.tasks.size).toBe(0);
+    });
+
+    test('takes a Url instead of a UserBucket', async () => {
+      const res = await client.send(basicSnapshotImport({ DiskContainer: { Format: 'VHD', Url: 's3://images/disk.vhd' } }));
+      expect(res.SnapshotTaskDetail).toMatchObject({ Format: 'VHD', Url: 's3://images/disk.vhd', Encrypted: false });
+      expect(res.SnapshotTaskDetail?.UserBucket).toBeUndefined();
+      expect(ec2.callsTo('ImportSnapshot')[0]?.params['DiskContainer.Url']).toBe('s3://images/disk.vhd');
+    });
+
+    test('a repeated ClientToken with the same parameters returns the same task', async () => {
+      const first = await client.send(basicSnapshotImport({ ClientToken: 'abc' }));
+      const second = await client.send(basicSnapshotImport({ ClientToken: 'abc' }));
+      expect(second.ImportTaskId).toBe(first.ImportTaskId);
+      expect(ec2.state.snapshotTasks.size).toBe(1);
+      const third = await client.send(basicSnapshotImport({ ClientToken: 'other' }));
+      expect(third.ImportTaskId).not.toBe(first.ImportTaskId);
+      expect(ec2.state.snapshotTasks.size).toBe(2);
+    });
+
+    test('a repeated ClientToken with different parameters is IdempotentParameterMismatch', async () => {
+      await client.send(basicSnapshotImport({ ClientToken: 'abc' }));
+      await expectEc2Error(client.send(basicSnapshotImport({ ClientToken: 'abc', Description: 'changed' })),
+        'IdempotentParameterMismatch', 400, /inconsistent with arguments used in previous request/);
+      expect(ec2.state.snapshotTasks.size).toBe(1);
+    });
+
+    test.each<[string, Partial<ImportSnapshotCommandInput>, string, RegExp]>([
+      ['OVA', { DiskContainer: { Format: 'OVA', Url: 'https://example.com/vm.ova' } }, 'InvalidParameter', /format OVA is not supported for ImportSnapshot/],
+      ['VHDX', { DiskContainer: { Format: 'vhdx', Url: 'https://example.com/d.vhdx' } }, 'InvalidParameter', /format vhdx is not supported for ImportSnapshot/],
+      ['an unknown format', { DiskContainer: { Format: 'QCOW2', Url: 'https://example.com/a' } }, 'InvalidParameterValue', /DiskContainer\.Format/],
+      ['no format', { DiskContainer: { Url: 'https://example.com/a' } }, 'MissingParameter', /DiskContainer\.Format/],
+      ['no disk container', { DiskContainer: undefined }, 'MissingParameter', /DiskContainer/],
+      ['a disk without a source', { DiskContainer: { Format: 'RAW' } }, 'InvalidParameter', /one of Url or UserBucket/],
+      ['both Url and UserBucket', { DiskContainer: { Format: 'RAW', Url: 's3://b/k', UserBucket: { S3Bucket: 'b', S3Key: 'k' } } },
+        'InvalidParameterCombination', /either Url or UserBucket, not both/],
+      ['an http url', { DiskContainer: { Format: 'RAW', Url: 'http://example.com/a' } }, 'InvalidParameter', /https:\/\/ or s3:\/\//],
+      ['a bucket without a key', { DiskContainer: { Format: 'RAW', UserBucket: { S3Bucket: 'b' } } }, 'MissingParameter', /S3Bucket and S3Key/],
+      ['KmsKeyId without Encrypted', { KmsKeyId: 'alias/x' }, 'InvalidParameterDependency', /KmsKeyId requires the parameter Encrypted/],
+      ['KmsKeyId with Encrypted false', { KmsKeyId: 'alias/x', Encrypted: false }, 'InvalidParameterDependency', /Encrypted/],
+      ['a tag spec for image tasks', { TagSpecifications: [{ ResourceType: 'import-image-task', Tags: [{ Key: 'a', Value: 'b' }] }] },
+        'InvalidParameterValue', /not a valid taggable resource type/],
+      ['an aws: tag', { TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: [{ Key: 'aws:x', Value: 'b' }] }] }, 'InvalidParameterValue', /reserved/],
+    ])('rejects %s', async (_label, overrides, code, message) => {
+      await expectEc2Error(client.send(basicSnapshotImport(overrides)), code, 400, message);
+      expect(ec2.state.snapshotTasks.size).toBe(0);
+    });
+
+    test('the active-task quota counts image and snapshot tasks together', async () => {
+      const other = await LocalEc2.start({ maxActiveTasks: 2 });
+      const c = makeClient(other.endpoint);
+      try {
+        await c.send(new ImportImageCommand({ DiskContainers: [{ Format: 'VMDK', Url: 's3://b/k.vmdk' }] }));
+        const snap = await c.send(basicSnapshotImport());
+        await expectEc2Error(c.send(basicSnapshotImport()), 'ResourceCountLimitExceeded', 400, /maximum number of active import snapshot tasks \(2\)/);
+        await expectEc2Error(c.send(new ImportImageCommand({ DiskContainers: [{ Format: 'VMDK', Url: 's3://b/k.vmdk' }] })),
+          'ResourceCountLimitExceeded', 400, /image tasks/);
+        other.completeSnapshotTaskNow(snap.ImportTaskId ?? '');
+        expect((await c.send(basicSnapshotImport())).SnapshotTaskDetail?.Status).toBe('active');
+        expect(other.peakActiveTasks).toBe(2);
+      } finally {
+        c.destroy();
+        await other.stop();
+      }
+    });
+  });
+
+  describe('DescribeImportSnapshotTasks life cycle', () => {
+    test('advances one stage per listing and completes with a snapshot', async () => {
+      const id = await startSnapshotImport({ Description: 'app' });
+      const seen: ImportSnapshotTask[] = [];
+      for (let i = 0; i < 3; i++) {
+        seen.push(await describeSnapshotTask(id));
+      }
+      expect(seen.map((t) => t.SnapshotTaskDetail?.Status)).toEqual(['active', 'active', 'completed']);
+      expect(seen.map((t) => t.SnapshotTaskDetail?.StatusMessage)).toEqual(['validating', 'validated', undefined]);
+      expect(Number(seen[1]?.SnapshotTaskDetail?.Progress)).toBeGreaterThan(Number(seen[0]?.SnapshotTaskDetail?.Progress));
+      expect(seen[0]?.SnapshotTaskDetail?.DiskImageSize).toBe(1073741824);
+
+      const done = seen[2]?.SnapshotTaskDetail ?? {};
+      expect(done.Progress).toBeUndefined();
+      expect(done.SnapshotId).toMatch(/^snap-[0-9a-f]{17}$/);
+      expect(done).toMatchObject({ Description: 'app', DiskImageSize: 1073741824, Encrypted: false, Format: 'RAW', UserBucket: { S3Bucket: 'images', S3Key: 'arm.raw' } });
+      expect(seen[2]).toMatchObject({ ImportTaskId: id, Description: 'app' });
+      expect(ec2.state.snapshots.get(done.SnapshotId ?? '')).toMatchObject({
+        state: 'completed', volumeSize: 8, encrypted: false, kmsKeyId: undefined, description: `Created by AWS-VMImport service for ${id}`,
+      });
+      expect(ec2.state.snapshotTasks.get(id)).toMatchObject({ status: 'completed', snapshotId: done.SnapshotId });
+
+      expect((await describeSnapshotTask(id)).SnapshotTaskDetail?.SnapshotId).toBe(done.SnapshotId);
+      expect(ec2.state.snapshots.size).toBe(1);
+      expect(ec2.callsTo('DescribeImportSnapshotTasks')[0]?.params).toEqual({ 'ImportTaskId.1': id });
+    });
+
+    test('walks through every StatusMessage with rising Progress when given enough stages', async () => {
+      ec2.queueSnapshotTaskBehaviour({ stagesToComplete: SNAPSHOT_IMPORT_STAGES.length });
+      const id = await startSnapshotImport();
+      const messages = ['pending'];
+      const progress = [2];
+      for (let i = 1; i < SNAPSHOT_IMPORT_STAGES.length; i++) {
+        const t = (await describeSnapshotTask(id)).SnapshotTaskDetail;
+        expect(t?.Status).toBe('active');
+        messages.push(t?.StatusMessage ?? '');
+        progress.push(Number(t?.Progress));
+      }
+      expect(messages).toEqual(['pending', 'validating', 'validated', 'downloading/converting']);
+      expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+      expect(new Set(progress).size).toBe(progress.length);
+      expect((await describeSnapshotTask(id)).SnapshotTaskDetail?.Status).toBe('completed');
+    });
+
+    test('a listing advances only the tasks it lists; listing all returns them all', async () => {
+      const a = await startSnapshotImport();
+      const b = await startSnapshotImport();
+      await client.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: [a] }));
+      expect(ec2.state.snapshotTasks.get(a)?.stage).toBe(1);
+      expect(ec2.state.snapshotTasks.get(b)?.stage).toBe(0);
+      const all = await client.send(new DescribeImportSnapshotTasksCommand({}));
+      expect(all.ImportSnapshotTasks?.map((t) => t.ImportTaskId)).toEqual([a, b]);
+      expect(ec2.state.snapshotTasks.get(b)?.stage).toBe(1);
+      // Image and snapshot tasks are listed by their own actions only.
+      expect((await client.send(new DescribeImportImageTasksCommand({}))).ImportImageTasks ?? []).toEqual([]);
+    });
+
+    test('encrypted imports: the key asked for, or the EBS default key with Encrypted alone', async () => {
+      const keyed = await startSnapshotImport({ Encrypted: true, KmsKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' });
+      const snapshot = ec2.completeSnapshotTaskNow(keyed);
+      expect(snapshot).toMatchObject({ encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
+      expect((await describeSnapshotTask(keyed)).SnapshotTaskDetail).toMatchObject({ Encrypted: true, KmsKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' });
+
+      const defaultKey = await startSnapshotImport({ Encrypted: true });
+      expect(ec2.completeSnapshotTaskNow(defaultKey)).toMatchObject({ encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:alias/aws/ebs' });
+      expect((await describeSnapshotTask(defaultKey)).SnapshotTaskDetail).toMatchObject({
+        Encrypted: true, KmsKeyId: 'arn:aws:kms:us-east-1:123456789012:alias/aws/ebs',
+      });
+    });
+
+    test('a task configured to fail ends deleted with its message and no snapshot', async () => {
+      ec2.queueSnapshotTaskBehaviour({ failAfter: { stages: 2, message: 'ClientError: Disk validation failed [Invalid RAW image]' } });
+      const id = await startSnapshotImport();
+      expect((await describeSnapshotTask(id)).SnapshotTaskDetail?.Status).toBe('active');
+      const failed = (await describeSnapshotTask(id)).SnapshotTaskDetail ?? {};
+      expect(failed).toMatchObject({ Status: 'deleted', StatusMessage: 'ClientError: Disk validation failed [Invalid RAW image]' });
+      expect(failed.Progress).toBeUndefined();
+      expect(failed.SnapshotId).toBeUndefined();
+      expect((await describeSnapshotTask(id)).SnapshotTaskDetail?.Status).toBe('deleted');
+      expect(ec2.state.snapshots.size).toBe(0);
+    });
+
+    test('behaviours: start options, volume size, hold and release, complete and fail at once', async () => {
+      const other = await LocalEc2.start({ snapshotTaskBehaviour: { stagesToComplete: 1, volumeSizeGiB: 30 } });
+      const c = makeClient(other.endpoint);
+      try {
+        const { ImportTaskId } = await c.send(basicSnapshotImport());
+        const res = await c.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: [ImportTaskId ?? ''] }));
+        const snapshotId = res.ImportSnapshotTasks?.[0]?.SnapshotTaskDetail?.SnapshotId ?? '';
+        expect(other.state.snapshots.get(snapshotId)?.volumeSize).toBe(30);
+      } finally {
+        c.destroy();
+        await other.stop();
+      }
+
+      ec2.queueSnapshotTaskBehaviour({ hold: true });
+      const held = await startSnapshotImport();
+      for (let i = 0; i < 3; i++) {
+        expect((await describeSnapshotTask(held)).SnapshotTaskDetail).toMatchObject({ Status: 'active', StatusMessage: 'pending', Progress: '2' });
+      }
+      ec2.setSnapshotTaskBehaviour(held, { stagesToComplete: 1, volumeSizeGiB: 16 });
+      const released = (await describeSnapshotTask(held)).SnapshotTaskDetail;
+      expect(released?.Status).toBe('completed');
+      expect(ec2.state.snapshots.get(released?.SnapshotId ?? '')?.volumeSize).toBe(16);
+      expect(() => ec2.completeSnapshotTaskNow(held)).toThrow(/not active/);
+
+      const failing = await startSnapshotImport();
+      ec2.failSnapshotTaskNow(failing, 'ClientError: Unsupported VHD footer');
+      expect((await describeSnapshotTask(failing)).SnapshotTaskDetail).toMatchObject({ Status: 'deleted', StatusMessage: 'ClientError: Unsupported VHD footer' });
+      expect(() => ec2.failSnapshotTaskNow(failing, 'again')).toThrow(/not active/);
+      expect(() => ec2.setSnapshotTaskBehaviour('import-snap-0123456789abcdef0', {})).toThrow(/no import snapshot task/);
+    });
+
+    test('a new task is unlisted for its first unlistedDescribes calls by ID', async () => {
+      const other = await LocalEc2.start({ unlistedDescribes: 2 });
+      const c = makeClient(other.endpoint);
+      try {
+        const { ImportTaskId } = await c.send(basicSnapshotImport());
+        const id = ImportTaskId ?? '';
+        for (let i = 0; i < 2; i++) {
+          const res = await c.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: [id] }));
+          expect(res.ImportSnapshotTasks ?? []).toEqual([]);
+        }
+        expect(other.state.snapshotTasks.get(id)?.stage).toBe(0);
+        const listed = await c.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: [id] }));
+        expect(listed.ImportSnapshotTasks?.[0]?.ImportTaskId).toBe(id);
+      } finally {
+        c.destroy();
+        await other.stop();
+      }
+    });
+
+    test('unknown and malformed IDs answer as for image tasks', async () => {
+      await expectEc2Error(client.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: ['import-snap-0123456789abcdef0'] })),
+        'InvalidConversionTaskId.Malformed', 400, "The import task ID 'import-snap-0123456789abcdef0' does not exist");
+      await expectEc2Error(client.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: ['import-ami-0123456789abcdef0'] })),
+        'InvalidConversionTaskId.Malformed', 400, 'Invalid id: "import-ami-0123456789abcdef0" (expecting "import-snap-...")');
+      const other = await LocalEc2.start({ unknownImportTaskErrorCode: 'InvalidConversionTaskId.NotFound' });
+      const c = makeClient(other.endpoint);
+      try {
+        await expectEc2Error(c.send(new DescribeImportSnapshotTasksCommand({ ImportTaskIds: ['import-snap-0123456789abcdef0'] })),
+          'InvalidConversionTaskId.NotFound', 400);
+      } finally {
+        c.destroy();
+        await other.stop();
+      }
+    });
+
+    test('filters by task-state and tags; pages with MaxResults and NextToken', async () => {
+      const a = await startSnapshotImport({ TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: [{ Key: 'app', Value: 'web-1' }] }] });
+      const b = await startSnapshotImport();
+      const c = await startSnapshotImport();
+      ec2.completeSnapshotTaskNow(b);
+      const byTag = await client.send(new DescribeImportSnapshotTasksCommand({ Filters: [{ Name: 'tag:app', Values: ['web-*'] }] }));
+      expect(byTag.ImportSnapshotTasks?.map((t) => t.ImportTaskId)).toEqual([a]);
+      expect(byTag.ImportSnapshotTasks?.[0]?.Tags).toEqual([{ Key: 'app', Value: 'web-1' }]);
+      const completed = await client.send(new DescribeImportSnapshotTasksCommand({ Filters: [{ Name: 'task-state', Values: ['completed'] }] }));
+      expect(completed.ImportSnapshotTasks?.map((t) => t.ImportTaskId)).toEqual([b]);
+      expect(ec2.callsTo('DescribeImportSnapshotTasks')[0]?.params).toEqual({ 'Filters.1.Name': 'tag:app', 'Filters.1.Value.1': 'web-*' });
+      await expectEc2Error(client.send(new DescribeImportSnapshotTasksCommand({ Filters: [{ Name: 'bogus', Values: ['x'] }] })),
+        'InvalidParameterValue', 400, "The filter 'bogus' is invalid");
+
+      const first = await client.send(new DescribeImportSnapshotTasksCommand({ MaxResults: 2 }));
+      expect(first.ImportSnapshotTasks?.map((t) => t.ImportTaskId)).toEqual([a, b]);
+      expect(first.NextToken).toBe('lec2-2');
+      const second = await client.send(new DescribeImportSnapshotTasksCommand({ MaxResults: 2, NextToken: first.NextToken }));
+      expect(second.ImportSnapshotTasks?.map((t) => t.ImportTaskId)).toEqual([c]);
+      expect(second.NextToken).toBeUndefined();
+    });
+  });
+
+  describe('CancelImportTask and tags on snapshot tasks', () => {
+    test('cancels an active task: deleting, then deleted with the cancellation message', async () => {
+      const id = await startSnapshotImport();
+      const res = await client.send(new CancelImportTaskCommand({ ImportTaskId: id, CancelReason: 'stack deleted' }));
+      expect(res).toMatchObject({ ImportTaskId: id, PreviousState: 'active', State: 'deleting' });
+      expect(ec2.state.snapshotTasks.get(id)).toMatchObject({ status: 'deleting', statusMessage: CANCELLED_MESSAGE, cancelReason: 'stack deleted' });
+      expect((await describeSnapshotTask(id)).SnapshotTaskDetail).toMatchObject({ Status: 'deleted', StatusMessage: CANCELLED_MESSAGE });
+      expect(ec2.state.snapshots.size).toBe(0);
+      await expectEc2Error(client.send(new CancelImportTaskCommand({ ImportTaskId: id })), 'IncorrectState', 400, /deleted state/);
+    });
+
+    test('cancelling a completed task is IncorrectState; completeOnCancel models the race', async () => {
+      const done = await startSnapshotImport();
+      ec2.completeSnapshotTaskNow(done);
+      await expectEc2Error(client.send(new CancelImportTaskCommand({ ImportTaskId: done })),
+        'IncorrectState', 400, `The import task ${done} is in the completed state and cannot be cancelled.`);
+
+      const racing = await startSnapshotImport();
+      ec2.completeOnCancel = true;
+      try {
+        await expectEc2Error(client.send(new CancelImportTaskCommand({ ImportTaskId: racing })), 'IncorrectState', 400, /completed/);
+      } finally {
+        ec2.completeOnCancel = false;
+      }
+      expect(ec2.state.snapshotTasks.get(racing)?.snapshotId).toMatch(/^snap-/);
+      await expectEc2Error(client.send(new CancelImportTaskCommand({ ImportTaskId: 'import-snap-0123456789abcdef0' })), 'InvalidConversionTaskId.Malformed', 400);
+    });
+
+    test('CreateTags and DeleteTags accept import-snap IDs', async () => {
+      const id = await startSnapshotImport();
+      await client.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'owner', Value: 'ci' }, { Key: 'stage', Value: 'dev' }] }));
+      expect((await describeSnapshotTask(id)).Tags).toEqual([{ Key: 'owner', Value: 'ci' }, { Key: 'stage', Value: 'dev' }]);
+      await client.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'owner' }] }));
+      expect(ec2.state.snapshotTasks.get(id)?.tags).toEqual([{ key: 'stage', value: 'dev' }]);
+      await expectEc2Error(client.send(new CreateTagsCommand({ Resources: ['import-snap-0123456789abcdef0'], Tags: [{ Key: 'a', Value: 'b' }] })), 'InvalidID', 400);
+    });
+  });
+  describe('RegisterImage', () => {
+    test('registers a full arm64/UEFI/TPM/IMDSv2 image, read back through DescribeImages', async () => {
+      const root = await importedSnapshot({ Encrypted: true, KmsKeyId: 'alias/images' });
+      const data = await importedSnapshot();
+      const res = await client.send(new RegisterImageCommand({
+        Name: "web (arm) [v1.2] it's/@_-",
+        Description: 'arm web server',
+        Architecture: 'arm64',
+        VirtualizationType: 'hvm',
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 20 } },
+          { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: data, DeleteOnTermination: false } },
+        ],
+        EnaSupport: true,
+        BootMode: 'uefi',
+        TpmSupport: 'v2.0',
+        UefiData: 'QU1aTlVFRkk=',
+        ImdsSupport: 'v2.0',
+        TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Name', Value: 'web' }] }],
+      }));
+      expect(res.ImageId).toMatch(/^ami-[0-9a-f]{17}$/);
+      expect(ec2.callsTo('RegisterImage')[0]?.params).toEqual({
+        'Name': "web (arm) [v1.2] it's/@_-",
+        'Description': 'arm web server',
+        'Architecture': 'arm64',
+        'VirtualizationType': 'hvm',
+        'RootDeviceName': '/dev/xvda',
+        'BlockDeviceMapping.1.DeviceName': '/dev/xvda',
+        'BlockDeviceMapping.1.Ebs.SnapshotId': root,
+        'BlockDeviceMapping.1.Ebs.DeleteOnTermination': 'true',
+        'BlockDeviceMapping.1.Ebs.VolumeType': 'gp3',
+        'BlockDeviceMapping.1.Ebs.VolumeSize': '20',
+        'BlockDeviceMapping.2.DeviceName': '/dev/xvdb',
+        'BlockDeviceMapping.2.Ebs.SnapshotId': data,
+        'BlockDeviceMapping.2.Ebs.DeleteOnTermination': 'false',
+        'EnaSupport': 'true',
+        'BootMode': 'uefi',
+        'TpmSupport': 'v2.0',
+        'UefiData': 'QU1aTlVFRkk=',
+        'ImdsSupport': 'v2.0',
+        'TagSpecification.1.ResourceType': 'image',
+        'TagSpecification.1.Tag.1.Key': 'Name',
+        'TagSpecification.1.Tag.1.Value': 'web',
+      });
+
+      const images = await client.send(new DescribeImagesCommand({ ImageIds: [res.ImageId ?? ''] }));
+      const keyArn = 'arn:aws:kms:us-east-1:123456789012:alias/images';
+      expect(images.Images?.[0]).toMatchObject({
+        ImageId: res.ImageId,
+        Name: "web (arm) [v1.2] it's/@_-",
+        Description: 'arm web server',
+        State: 'available',
+        OwnerId: '123456789012',
+        Architecture: 'arm64',
+        VirtualizationType: 'hvm',
+        EnaSupport: true,
+        BootMode: 'uefi',
+        TpmSupport: 'v2.0',
+        ImdsSupport: 'v2.0',
+        PlatformDetails: 'Linux/UNIX',
+        UsageOperation: 'RunInstances',
+        RootDeviceType: 'ebs',
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 20, VolumeType: 'gp3', DeleteOnTermination: true, Encrypted: true, KmsKeyId: keyArn } },
+          { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: data, VolumeSize: 8, VolumeType: 'gp2', DeleteOnTermination: false, Encrypted: false } },
+        ],
+        Tags: [{ Key: 'Name', Value: 'web' }],
+      });
+      expect(images.Images?.[0]?.Platform).toBeUndefined();
+      const uefi = await client.send(new DescribeImageAttributeCommand({ ImageId: res.ImageId, Attribute: 'uefiData' }));
+      expect(uefi.UefiData?.Value).toBe('QU1aTlVFRkk=');
+      expect(ec2.state.images.get(res.ImageId ?? '')).toMatchObject({ virtualizationType: 'hvm', enaSupport: true, tpmSupport: 'v2.0', uefiData: 'QU1aTlVFRkk=' });
+      const byType = await client.send(new DescribeImagesCommand({ Filters: [{ Name: 'virtualization-type', Values: ['hvm'] }] }));
+      expect(byType.Images?.map((i) => i.ImageId)).toEqual([res.ImageId]);
+    });
+
+    test("EC2's defaults apply when unset: i386, paravirtual, no ENA, no boot mode", async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(new RegisterImageCommand({
+        Name: 'defaults',
+        RootDeviceName: '/dev/sda1',
+        BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: snapshotId } }],
+      }));
+      const image = (await client.send(new DescribeImagesCommand({ ImageIds: [ImageId ?? ''] }))).Images?.[0];
+      expect(image).toMatchObject({ Architecture: 'i386', VirtualizationType: 'paravirtual', State: 'available', RootDeviceName: '/dev/sda1' });
+      expect(image?.EnaSupport).toBeUndefined();
+      expect(image?.BootMode).toBeUndefined();
+      expect(image?.TpmSupport).toBeUndefined();
+      expect(image?.ImdsSupport).toBeUndefined();
+      expect(image?.BlockDeviceMappings?.[0]?.Ebs).toMatchObject({
+        SnapshotId: snapshotId, VolumeSize: 8, DeleteOnTermination: true, Encrypted: false,
+      });
+    });
+
+    test('an arm64 image without BootMode boots UEFI', async () => {
+      const { ImageId } = await client.send(register(await importedSnapshot(), { BootMode: undefined }));
+      expect(ec2.state.images.get(ImageId ?? '')?.bootMode).toBe('uefi');
+    });
+
+    test('imported AMIs keep reporting hvm and ENA', async () => {
+      const taskId = (await client.send(new ImportImageCommand({ DiskContainers: [{ Format: 'VMDK', Url: 's3://b/k.vmdk' }] }))).ImportTaskId ?? '';
+      const image = ec2.completeNow(taskId);
+      const described = (await client.send(new DescribeImagesCommand({ ImageIds: [image.imageId] }))).Images?.[0];
+      expect(described).toMatchObject({ VirtualizationType: 'hvm', EnaSupport: true });
+    });
+
+    test('a registered image and its snapshot go away by DeregisterImage and DeleteSnapshot', async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(register(snapshotId));
+      await expectEc2Error(client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), 'InvalidSnapshot.InUse', 400, new RegExp(ImageId ?? ''));
+      await client.send(new DeregisterImageCommand({ ImageId }));
+      await client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      expect(ec2.state.snapshots.size).toBe(0);
+    });
+
+    test('the name must be unique among the account\'s images', async () => {
+      const snapshotId = await importedSnapshot();
+      const { ImageId } = await client.send(register(snapshotId));
+      await expectEc2Error(client.send(register(snapshotId)), 'InvalidAMIName.Duplicate', 400, `AMI name my-arm-image is already in use by AMI ${ImageId}`);
+    });
+
+    test.each<[string, (snap: string) => Partial<RegisterImageCommandInput>, string, RegExp]>([
+      ['no name', () => ({ Name: undefined }), 'MissingParameter', /Name/],
+      ['a short name', () => ({ Name: 'ab' }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['a long name', () => ({ Name: 'a'.repeat(129) }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['a name with a bad character', () => ({ Name: 'web#1' }), 'InvalidAMIName.Malformed', /between 3 and 128/],
+      ['an unknown architecture', () => ({ Architecture: 'sparc' as never }), 'InvalidParameterValue', /Architecture/],
+      ['arm64 paravirtual', () => ({ VirtualizationType: 'paravirtual' }), 'InvalidParameterCombination', /paravirtual/],
+      ['arm64 with the default (paravirtual) virtualization', () => ({ VirtualizationType: undefined }), 'InvalidParameterCombination', /paravirtual/],
+      ['arm64 legacy-bios', () => ({ BootMode: 'legacy-bios' }), 'InvalidParameterCombination', /legacy-bios/],
+      ['an unknown boot mode', () => ({ BootMode: 'bios' as never }), 'InvalidParameterValue', /BootMode/],
+      ['TPM without uefi', () => ({ Architecture: 'x86_64', BootMode: 'legacy-bios', TpmSupport: 'v2.0' }), 'InvalidParameterCombination', /TpmSupport v2.0 requires BootMode uefi/],
+      ['TPM with uefi-preferred', () => ({ Architecture: 'x86_64', BootMode: 'uefi-preferred', TpmSupport: 'v2.0' }), 'InvalidParameterCombination', /requires BootMode uefi/],
+      ['TPM v1.2', () => ({ TpmSupport: 'v1.2' as never }), 'InvalidParameterValue', /TpmSupport/],
+      ['IMDS v1.0', () => ({ ImdsSupport: 'v1.0' as never }), 'InvalidParameterValue', /ImdsSupport/],
+      ['no root device name', () => ({ RootDeviceName: undefined }), 'MissingParameter', /RootDeviceName/],
+      ['a root device name no mapping has', () => ({ RootDeviceName: '/dev/sda1' }), 'InvalidBlockDeviceMapping', /\/dev\/sda1/],
+      ['no mappings', () => ({ BlockDeviceMappings: [] }), 'MissingParameter', /BlockDeviceMapping/],
+      ['a mapping without a snapshot', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }] }), 'InvalidBlockDeviceMapping', /SnapshotId/],
+      ['a device named twice', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }, { DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }] }),
+        'InvalidBlockDeviceMapping', /more than once/],
+      ['Ebs.Encrypted with a snapshot', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, Encrypted: true } }] }),
+        'InvalidParameterCombination', /Encrypted cannot be used with SnapshotId/],
+      ['an unknown snapshot', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-0123456789abcdef0' } }] }),
+        'InvalidSnapshot.NotFound', /snap-0123456789abcdef0/],
+      ['a malformed snapshot ID', () => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snapshot-1' } }] }), 'InvalidSnapshotID.Malformed', /snapshot-1/],
+      ['a volume smaller than its snapshot', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, VolumeSize: 4 } }] }),
+        'InvalidBlockDeviceMapping', /smaller than snapshot/],
+      ['an unknown volume type', (snap) => ({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap, VolumeType: 'gp9' as never } }] }),
+        'InvalidParameterValue', /VolumeType/],
+      ['a tag spec for snapshots', () => ({ TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'a', Value: 'b' }] }] }), 'InvalidParameterValue', /not a valid taggable resource type/],
+      ['an aws: tag', () => ({ TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'aws:a', Value: 'b' }] }] }), 'InvalidParameterValue', /reserved/],
+    ])('rejects %s', async (_label, overrides, code, message) => {
+      const snapshotId = await importedSnapshot();
+      await expectEc2Error(client.send(register(snapshotId, overrides(snapshotId))), code, 400, message);
+      expect(ec2.state.images.size).toBe(0);
+    });
+
+    test('a snapshot that is not completed is IncorrectState; one of another account is not found', async () => {
+      const snapshotId = await importedSnapshot();
+      const snapshot = ec2.state.snapshots.get(snapshotId);
+      if (!snapshot) {
+        throw new Error('no snapshot');
+      }
+      snapshot.state = 'pending';
+      await expectEc2Error(client.send(register(snapshotId)), 'IncorrectState', 400, /not in the completed state: pending/);
+      (ec2.state.snapshots as Map<string, typeof snapshot>).set(snapshotId, { ...snapshot, state: 'completed', ownerId: '210987654321' });
+      await expectEc2Error(client.send(register(snapshotId)), 'InvalidSnapshot.NotFound', 400, snapshotId);
+      expect(ec2.state.images.size).toBe(0);
+    });
+  });
+
+  describe('every emitted XML element is read by the SDK', () => {
+    test('ImportSnapshot and DescribeImportSnapshotTasks', async () => {
+      const res = await client.send(basicSnapshotImport({
+        ClientToken: 'wire',
+        Description: 'd',
+        DiskContainer: { Description: 'disk', Format: 'VMDK', UserBucket: { S3Bucket: 'b', S3Key: 'k' } },
+        Encrypted: true,
+        KmsKeyId: 'alias/k',
+        TagSpecifications: [{ ResourceType: 'import-snapshot-task', Tags: [{ Key: 'a', Value: 'b' }] }],
+      }));
+      const xml = await rawReplay('ImportSnapshot');
+      expect(xml).toContain(`<importTaskId>${res.ImportTaskId}</importTaskId>`);
+      expect(outputLeafCount(res)).toBe(xmlLeafCount(xml));
+      expect(outputLeafCount(res)).toBeGreaterThanOrEqual(13);
+
+      ec2.completeSnapshotTaskNow(res.ImportTaskId ?? '');
+      await startSnapshotImport({ DiskContainer: { Format: 'RAW', Url: 'https://example.com/x.raw' } });
+      const listed = await client.send(new DescribeImportSnapshotTasksCommand({ MaxResults: 5 }));
+      expect(listed.ImportSnapshotTasks).toHaveLength(2);
+      expect(outputLeafCount(listed)).toBe(xmlLeafCount(await rawReplay('DescribeImportSnapshotTasks')));
+    });
+
+    test('DescribeImages of a registered image', async () => {
+      const snapshotId = await importedSnapshot({ Encrypted: true });
+      const { ImageId } = await client.send(register(snapshotId, {
+        Description: 'x',
+        EnaSupport: true,
+        TpmSupport: 'v2.0',
+        ImdsSupport: 'v2.0',
+        TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'k', Value: 'v' }] }],
+      }));
+      const images = await client.send(new DescribeImagesCommand({ ImageIds: [ImageId ?? ''] }));
+      expect(images.Images?.[0]?.TpmSupport).toBe('v2.0');
+      expect(outputLeafCount(images)).toBe(xmlLeafCount(await rawReplay('DescribeImages')));
     });
   });
 });

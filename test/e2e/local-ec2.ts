@@ -11,9 +11,12 @@
  * `ec2QueryName` or capitalised member names), e.g. `DiskContainer.1.UserBucket.S3Bucket`,
  * `TagSpecification.1.Tag.1.Key`, `LicenseSpecifications.1.LicenseConfigurationArn`,
  * `ImportTaskId.1`, `Filters.1.Value.1` (DescribeImportImageTasks) but `Filter.1.Value.1`
- * (DescribeImages, DescribeSnapshots), `ResourceId.1`, `Tag.1.Key`, `ImageId.1`, `Owner.1`.
+ * (DescribeImages, DescribeSnapshots), `ResourceId.1`, `Tag.1.Key`, `ImageId.1`, `Owner.1`;
+ * ImportSnapshot's single disk is `DiskContainer.Format` (no index), RegisterImage's
+ * mappings `BlockDeviceMapping.1.Ebs.SnapshotId`.
  * Response element names are the `xmlName`s its deserializer reads, e.g.
- * `importTaskId`, `snapshotDetailSet/item`, `imagesSet/item`, `imageState`, `blockDeviceMapping/item/ebs`.
+ * `importTaskId`, `snapshotDetailSet/item`, `imagesSet/item`, `imageState`, `blockDeviceMapping/item/ebs`,
+ * `importSnapshotTaskSet/item/snapshotTaskDetail`.
  *
  * It only ever listens on 127.0.0.1 and never contacts anything else.
  */
@@ -172,12 +175,84 @@ export interface ImportTaskState {
   snapshotDetails: SnapshotDetailState[];
 }
 
+/** The one disk an ImportSnapshot request names. */
+export interface SnapshotDiskContainerParams {
+  readonly description?: string;
+  readonly format?: string;
+  readonly url?: string;
+  readonly userBucket?: UserBucketParams;
+}
+
+/** Everything an ImportSnapshot request carried, decoded. */
+export interface ImportSnapshotParams {
+  readonly clientData?: ClientDataParams;
+  readonly clientToken?: string;
+  readonly description?: string;
+  /** Undefined when the request had no `DiskContainer.*` parameter at all. */
+  readonly diskContainer?: SnapshotDiskContainerParams;
+  readonly encrypted?: boolean;
+  readonly kmsKeyId?: string;
+  readonly roleName?: string;
+  readonly tagSpecifications: readonly TagSpecificationParams[];
+}
+
+/** How an import snapshot task behaves as DescribeImportSnapshotTasks calls list it. */
+export interface SnapshotTaskBehaviour {
+  /**
+   * Number of DescribeImportSnapshotTasks calls listing the task after which it is
+   * `completed` (the Nth such call reports it completed).
+   * @default 3
+   */
+  readonly stagesToComplete?: number;
+  /**
+   * Fail instead of completing: the `stages`th listing call reports the task `deleted`
+   * with `message` as StatusMessage (EC2 reports a failed import that way).
+   * Takes precedence over `stagesToComplete`.
+   */
+  readonly failAfter?: { readonly stages: number; readonly message: string };
+  /** Stay `active` (no progress) until released with `setSnapshotTaskBehaviour`, cancelled or completed by hand. */
+  readonly hold?: boolean;
+  /** DiskImageSize reported once the download has started, in bytes. @default 1073741824 */
+  readonly diskImageSizeBytes?: number;
+  /** Size of the resulting snapshot, in GiB. @default 8 */
+  readonly volumeSizeGiB?: number;
+}
+
+export interface ImportSnapshotTaskState {
+  /** `import-snap-` and 17 hex digits. */
+  readonly importTaskId: string;
+  readonly params: ImportSnapshotParams;
+  /** Raw request parameters, used for ClientToken idempotency checks. */
+  readonly rawParams: QueryParams;
+  readonly createdAt: Date;
+  status: ImportTaskStatus;
+  statusMessage?: string;
+  progress?: string;
+  /** Number of describe calls that advanced this task so far. */
+  stage: number;
+  behaviour: SnapshotTaskBehaviour;
+  tags: Ec2Tag[];
+  cancelReason?: string;
+  /** Set once completed. */
+  snapshotId?: string;
+  diskImageSize: number;
+  /** Upper case, as EC2 reports it. */
+  format?: string;
+  encrypted: boolean;
+  /** As asked for while active; once completed, as asked for or the EBS default key's ARN. */
+  kmsKeyId?: string;
+}
+
 export interface BlockDeviceState {
   readonly deviceName: string;
   readonly snapshotId: string;
   readonly volumeSize: number;
   readonly encrypted: boolean;
   readonly kmsKeyId?: string;
+  /** @default 'gp2' (what imported AMIs report) */
+  readonly volumeType?: string;
+  /** @default true */
+  readonly deleteOnTermination?: boolean;
 }
 
 export interface ImageState {
@@ -205,6 +280,17 @@ export interface ImageState {
   /** For a copy: the AMI it was copied from, and CopyImage's ClientToken. */
   readonly sourceImageId?: string;
   readonly copyToken?: string;
+  /** `hvm` or `paravirtual`. @default 'hvm' (imported AMIs are HVM) */
+  readonly virtualizationType?: string;
+  /**
+   * ENA support. Undefined means `true` (imported AMIs have it); `false` is omitted from
+   * DescribeImages, as EC2 omits `enaSupport` for images registered without it.
+   */
+  readonly enaSupport?: boolean;
+  /** `v2.0` for NitroTPM (RegisterImage's TpmSupport). */
+  readonly tpmSupport?: string;
+  /** RegisterImage's UefiData (the UEFI variable store), read back through DescribeImageAttribute `uefiData`. */
+  readonly uefiData?: string;
 }
 
 export interface LaunchPermissionState {
@@ -228,6 +314,8 @@ export interface SnapshotState {
 /** Live view of the emulator's resources. */
 export interface LocalEc2State {
   readonly tasks: ReadonlyMap<string, ImportTaskState>;
+  /** ImportSnapshot tasks (`import-snap-…`). */
+  readonly snapshotTasks: ReadonlyMap<string, ImportSnapshotTaskState>;
   readonly images: ReadonlyMap<string, ImageState>;
   readonly snapshots: ReadonlyMap<string, SnapshotState>;
 }
@@ -239,6 +327,8 @@ export interface LocalEc2Options {
   readonly region?: string;
   /** Default behaviour of new import tasks. */
   readonly taskBehaviour?: TaskBehaviour;
+  /** Default behaviour of new import snapshot tasks. */
+  readonly snapshotTaskBehaviour?: SnapshotTaskBehaviour;
   /**
    * Error code for a well-formed but unknown import task id. Real EC2 answers
    * `InvalidConversionTaskId.Malformed` even for well-formed ids it does not know
@@ -247,14 +337,16 @@ export interface LocalEc2Options {
    */
   readonly unknownImportTaskErrorCode?: string;
   /**
-   * EC2's concurrent-import quota: ImportImage is refused with `ResourceCountLimitExceeded`
-   * while this many tasks are active. The real number and code are not documented.
+   * EC2's concurrent-import quota: ImportImage and ImportSnapshot are refused with
+   * `ResourceCountLimitExceeded` while this many tasks (image and snapshot tasks together)
+   * are active. The real number, code and whether the two share one quota are not documented.
    * @default - no quota
    */
   readonly maxActiveTasks?: number;
   /**
-   * Eventual consistency: a new task is not listed by DescribeImportImageTasks for its
-   * first this many describe calls (the list comes back empty).
+   * Eventual consistency: a new task is not listed by DescribeImportImageTasks (or, for
+   * a snapshot task, DescribeImportSnapshotTasks) asking for it by ID for its first this
+   * many describe calls (the list comes back empty).
    * @default 0
    */
   readonly unlistedDescribes?: number;
@@ -283,6 +375,14 @@ export const IMPORT_STAGES: readonly string[] = [
 ];
 export const CANCELLED_MESSAGE = 'User-initiated task cancellation';
 
+/**
+ * StatusMessage of an active import snapshot task, in order. Our model: `pending` and
+ * `downloading/converting` appear in AWS's DescribeImportSnapshotTasks examples;
+ * `validating`/`validated` are borrowed from image imports and are not confirmed for
+ * snapshot tasks. A completed task has neither StatusMessage nor Progress (as in AWS's example).
+ */
+export const SNAPSHOT_IMPORT_STAGES: readonly string[] = ['pending', 'validating', 'validated', 'downloading/converting'];
+
 const DEFAULT_BEHAVIOUR = {
   stagesToComplete: 3,
   diskImageSizeBytes: 1073741824,
@@ -310,7 +410,7 @@ interface Filter {
 
 type ActionHandler = (params: QueryParams) => string;
 
-/** A local EC2 Query API endpoint on 127.0.0.1 with VM Import, image, snapshot and tag actions. */
+/** A local EC2 Query API endpoint on 127.0.0.1 with VM Import (image and snapshot), image, snapshot and tag actions. */
 export class LocalEc2 {
   /** Starts a server on 127.0.0.1 on a free port. */
   public static async start(options: LocalEc2Options = {}): Promise<LocalEc2> {
@@ -325,12 +425,15 @@ export class LocalEc2 {
   private readonly region: string;
   private readonly unknownTaskCode: string;
   private readonly defaultBehaviour: TaskBehaviour;
+  private readonly defaultSnapshotBehaviour: SnapshotTaskBehaviour;
   private readonly server: http.Server;
   private readonly tasks = new Map<string, ImportTaskState>();
+  private readonly snapshotTasks = new Map<string, ImportSnapshotTaskState>();
   private readonly images = new Map<string, ImageState>();
   private readonly snapshots = new Map<string, SnapshotState>();
   private readonly faults = new Map<string, QueuedFault[]>();
   private readonly behaviourQueue: TaskBehaviour[] = [];
+  private readonly snapshotBehaviourQueue: SnapshotTaskBehaviour[] = [];
   private readonly maxActiveTasks?: number;
   private readonly unlistedDescribes: number;
   private readonly inUseAfterDeregister: number;
@@ -358,6 +461,7 @@ export class LocalEc2 {
     this.region = options.region ?? 'us-east-1';
     this.unknownTaskCode = options.unknownImportTaskErrorCode ?? 'InvalidConversionTaskId.Malformed';
     this.defaultBehaviour = options.taskBehaviour ?? {};
+    this.defaultSnapshotBehaviour = options.snapshotTaskBehaviour ?? {};
     this.maxActiveTasks = options.maxActiveTasks;
     this.unlistedDescribes = options.unlistedDescribes ?? 0;
     this.inUseAfterDeregister = options.snapshotInUseAfterDeregister ?? 0;
@@ -379,6 +483,9 @@ export class LocalEc2 {
       ModifyImageAttribute: (p) => this.modifyImageAttribute(p),
       DescribeImageAttribute: (p) => this.describeImageAttribute(p),
       CopyImage: (p) => this.copyImage(p),
+      ImportSnapshot: (p) => this.importSnapshot(p),
+      DescribeImportSnapshotTasks: (p) => this.describeImportSnapshotTasks(p),
+      RegisterImage: (p) => this.registerImage(p),
     };
   }
 
@@ -387,9 +494,9 @@ export class LocalEc2 {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Live maps of tasks, images and snapshots. */
+  /** Live maps of tasks, snapshot tasks, images and snapshots. */
   public get state(): LocalEc2State {
-    return { tasks: this.tasks, images: this.images, snapshots: this.snapshots };
+    return { tasks: this.tasks, snapshotTasks: this.snapshotTasks, images: this.images, snapshots: this.snapshots };
   }
 
   /** Stops listening and drops open (keep-alive) connections. */
@@ -446,6 +553,34 @@ export class LocalEc2 {
     failTask(task, message);
   }
 
+  /** Behaviour of the next task created by ImportSnapshot (queued, first in first out). */
+  public queueSnapshotTaskBehaviour(behaviour: SnapshotTaskBehaviour): void {
+    this.snapshotBehaviourQueue.push(behaviour);
+  }
+
+  /** Replaces the behaviour of an existing snapshot task (e.g. to release a `hold`). */
+  public setSnapshotTaskBehaviour(importTaskId: string, behaviour: SnapshotTaskBehaviour): void {
+    this.requireSnapshotTask(importTaskId).behaviour = behaviour;
+  }
+
+  /** Completes an active snapshot task at once (creating its snapshot); returns the snapshot. */
+  public completeSnapshotTaskNow(importTaskId: string): SnapshotState {
+    const task = this.requireSnapshotTask(importTaskId);
+    if (task.status !== 'active') {
+      throw new Error(`snapshot task ${importTaskId} is ${task.status}, not active`);
+    }
+    return this.completeSnapshotTask(task);
+  }
+
+  /** Fails an active snapshot task at once: `deleted` with `message`. */
+  public failSnapshotTaskNow(importTaskId: string, message: string): void {
+    const task = this.requireSnapshotTask(importTaskId);
+    if (task.status !== 'active') {
+      throw new Error(`snapshot task ${importTaskId} is ${task.status}, not active`);
+    }
+    failTask(task, message);
+  }
+
   /** Removes an AMI as if a user had deregistered it by hand (its snapshots stay). */
   public deleteImageOutOfBand(imageId: string): void {
     if (!this.images.delete(imageId)) {
@@ -467,7 +602,9 @@ export class LocalEc2 {
   public reset(): void {
     this.calls.length = 0;
     this.behaviourQueue.length = 0;
+    this.snapshotBehaviourQueue.length = 0;
     this.tasks.clear();
+    this.snapshotTasks.clear();
     this.images.clear();
     this.snapshots.clear();
     this.faults.clear();
@@ -558,16 +695,45 @@ export class LocalEc2 {
       }
       return taskXml(existing, false);
     }
-    const active = [...this.tasks.values()].filter((t) => t.status === 'active').length;
-    if (this.maxActiveTasks !== undefined && active >= this.maxActiveTasks) {
-      throw new Ec2Error('ResourceCountLimitExceeded', `You have reached the maximum number of active import image tasks (${this.maxActiveTasks}).`);
-    }
+    const active = this.checkActiveTaskQuota('image');
     const task = this.createTask(params, p);
     this.peakActiveTasks = Math.max(this.peakActiveTasks, active + 1);
     if (this.unlistedDescribes > 0) {
       this.unlisted.set(task.importTaskId, this.unlistedDescribes);
     }
     return taskXml(task, false);
+  }
+
+  /**
+   * The concurrent-import quota (`maxActiveTasks`), shared by image and snapshot tasks in
+   * our model (AWS documents one "concurrent import tasks" quota for VM Import; whether
+   * ImportSnapshot counts against the same number is not confirmed). Returns the active count.
+   */
+  private checkActiveTaskQuota(kind: 'image' | 'snapshot'): number {
+    const active = [...this.tasks.values(), ...this.snapshotTasks.values()].filter((t) => t.status === 'active').length;
+    if (this.maxActiveTasks !== undefined && active >= this.maxActiveTasks) {
+      throw new Ec2Error('ResourceCountLimitExceeded', `You have reached the maximum number of active import ${kind} tasks (${this.maxActiveTasks}).`);
+    }
+    return active;
+  }
+
+  /**
+   * The IDs among `ids` still unlisted (eventual consistency), counting this describe call
+   * against each of them.
+   */
+  private takeUnlisted(ids: readonly string[]): Set<string> {
+    return new Set(ids.filter((id) => {
+      const left = this.unlisted.get(id);
+      if (left === undefined) {
+        return false;
+      }
+      if (left <= 1) {
+        this.unlisted.delete(id);
+      } else {
+        this.unlisted.set(id, left - 1);
+      }
+      return true;
+    }));
   }
 
   private createTask(params: ImportImageParams, rawParams: QueryParams): ImportTaskState {
@@ -611,18 +777,7 @@ export class LocalEc2 {
   private describeImportImageTasks(p: QueryParams): string {
     const ids = scalarList(p, 'ImportTaskId');
     const filters = parseFilters(p, 'Filters');
-    const hidden = new Set(ids.filter((id) => {
-      const left = this.unlisted.get(id);
-      if (left === undefined) {
-        return false;
-      }
-      if (left <= 1) {
-        this.unlisted.delete(id);
-      } else {
-        this.unlisted.set(id, left - 1);
-      }
-      return true;
-    }));
+    const hidden = this.takeUnlisted(ids);
     ids.filter((id) => !hidden.has(id)).forEach((id) => this.lookupTask(id));
     for (const task of this.tasks.values()) {
       this.advanceTask(task);
@@ -743,6 +898,9 @@ export class LocalEc2 {
    */
   private cancelImportTask(p: QueryParams): string {
     const id = requireParam(p, 'ImportTaskId');
+    if (id.startsWith('import-snap-')) {
+      return this.cancelSnapshotTask(id, p.CancelReason);
+    }
     const task = this.lookupTask(id);
     if (task.expired) {
       throw this.unknownTask(id);
@@ -778,6 +936,148 @@ export class LocalEc2 {
     const task = this.tasks.get(id);
     if (!task) {
       throw new Error(`no import task ${id}`);
+    }
+    return task;
+  }
+
+  // ---------------------------------------------------------------- import snapshot tasks
+
+  /**
+   * ImportSnapshot: one disk (VHD, VMDK or RAW) to one EBS snapshot, no OS conversion.
+   * Idempotent on ClientToken exactly as ImportImage is here (the same token with the same
+   * parameters answers the same task; other parameters are IdempotentParameterMismatch).
+   * Tokens of ImportImage and ImportSnapshot are looked up separately in our model: EC2
+   * scopes idempotency per action, and a token shared across the two is not specified.
+   */
+  private importSnapshot(p: QueryParams): string {
+    const params = parseImportSnapshotParams(p);
+    validateImportSnapshot(params);
+    const existing = params.clientToken
+      ? [...this.snapshotTasks.values()].find((t) => t.params.clientToken === params.clientToken)
+      : undefined;
+    if (existing) {
+      if (canonical(existing.rawParams) !== canonical(p)) {
+        throw new Ec2Error('IdempotentParameterMismatch',
+          'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+      }
+      return snapshotTaskXml(existing);
+    }
+    const active = this.checkActiveTaskQuota('snapshot');
+    const task = this.createSnapshotTask(params, p);
+    this.peakActiveTasks = Math.max(this.peakActiveTasks, active + 1);
+    if (this.unlistedDescribes > 0) {
+      this.unlisted.set(task.importTaskId, this.unlistedDescribes);
+    }
+    return snapshotTaskXml(task);
+  }
+
+  private createSnapshotTask(params: ImportSnapshotParams, rawParams: QueryParams): ImportSnapshotTaskState {
+    const task: ImportSnapshotTaskState = {
+      importTaskId: newId('import-snap'),
+      params,
+      rawParams,
+      createdAt: new Date(),
+      status: 'active',
+      stage: 0,
+      behaviour: this.snapshotBehaviourQueue.shift() ?? this.defaultSnapshotBehaviour,
+      tags: params.tagSpecifications.flatMap((s) => s.tags),
+      diskImageSize: 0,
+      format: params.diskContainer?.format?.toUpperCase(),
+      encrypted: params.encrypted === true,
+      kmsKeyId: params.kmsKeyId,
+    };
+    setSnapshotStage(task);
+    this.snapshotTasks.set(task.importTaskId, task);
+    return task;
+  }
+
+  /**
+   * DescribeImportSnapshotTasks: by `ImportTaskId.N`, or every task. Each call advances,
+   * by one stage, every task it lists (named, or all of them when none is named), before
+   * filtering. Filters: `task-state` and the tag filters, as for image tasks here; which
+   * filter names real EC2 accepts for this action is not documented. Tasks are not expired
+   * in this model (EC2 lists them for 7 days).
+   */
+  private describeImportSnapshotTasks(p: QueryParams): string {
+    const ids = scalarList(p, 'ImportTaskId');
+    const filters = parseFilters(p, 'Filters');
+    const hidden = this.takeUnlisted(ids);
+    const selected = ids.length > 0
+      ? unique(ids.filter((id) => !hidden.has(id))).map((id) => this.lookupSnapshotTask(id))
+      : [...this.snapshotTasks.values()];
+    selected.forEach((task) => this.advanceSnapshotTask(task));
+    const matching = selected.filter((t) => filters.every((f) => matchesFilter(f, snapshotTaskFilterValues(t, f.name))));
+    const page = paginate(matching, p);
+    return xmlSet('importSnapshotTaskSet', page.items.map(snapshotTaskXml)) + el('nextToken', page.nextToken);
+  }
+
+  private advanceSnapshotTask(task: ImportSnapshotTaskState): void {
+    if (task.status === 'deleting') {
+      task.status = 'deleted';
+      task.progress = undefined;
+      return;
+    }
+    if (task.status !== 'active' || task.behaviour.hold) {
+      return;
+    }
+    task.stage += 1;
+    const failAfter = task.behaviour.failAfter;
+    if (failAfter) {
+      if (task.stage >= failAfter.stages) {
+        failTask(task, failAfter.message);
+        return;
+      }
+    } else if (task.stage >= stagesToComplete(task.behaviour)) {
+      this.completeSnapshotTask(task);
+      return;
+    }
+    setSnapshotStage(task);
+  }
+
+  /**
+   * The snapshot of a completed task: encrypted with the key asked for (`Encrypted` alone:
+   * EBS's default key, `alias/aws/ebs`), sized from the behaviour, described as VM Import
+   * describes its snapshots, `completed` at once.
+   */
+  private completeSnapshotTask(task: ImportSnapshotTaskState): SnapshotState {
+    const b = task.behaviour;
+    const kmsKeyArn = task.encrypted ? this.kmsKeyArn(task.params.kmsKeyId) : undefined;
+    const snapshot = this.createSnapshot(task.importTaskId, b.volumeSizeGiB ?? DEFAULT_BEHAVIOUR.volumeSizeGiB, task.encrypted, kmsKeyArn);
+    task.status = 'completed';
+    task.statusMessage = undefined;
+    task.progress = undefined;
+    task.snapshotId = snapshot.snapshotId;
+    task.diskImageSize = b.diskImageSizeBytes ?? DEFAULT_BEHAVIOUR.diskImageSizeBytes;
+    task.kmsKeyId = task.params.kmsKeyId ?? kmsKeyArn;
+    return snapshot;
+  }
+
+  /** As for image tasks: active → `deleting` (then `deleted` on the next listing), `completeOnCancel` and refusals included. */
+  private cancelSnapshotTask(id: string, reason: string | undefined): string {
+    const task = this.lookupSnapshotTask(id);
+    if (task.status === 'active' && this.completeOnCancel) {
+      this.completeSnapshotTask(task);
+    }
+    if (task.status !== 'active') {
+      throw new Ec2Error('IncorrectState', `The import task ${id} is in the ${task.status} state and cannot be cancelled.`);
+    }
+    task.status = 'deleting';
+    task.statusMessage = CANCELLED_MESSAGE;
+    task.cancelReason = reason;
+    return el('importTaskId', id) + el('previousState', 'active') + el('state', 'deleting');
+  }
+
+  private lookupSnapshotTask(id: string): ImportSnapshotTaskState {
+    if (!/^import-snap-[0-9a-f]{8}([0-9a-f]{9})?$/.test(id)) {
+      throw new Ec2Error('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-snap-...")`);
+    }
+    return this.snapshotTasks.get(id) ?? throwError(this.unknownTask(id));
+  }
+
+  private requireSnapshotTask(id: string): ImportSnapshotTaskState {
+    const task = this.snapshotTasks.get(id);
+    if (!task) {
+      throw new Error(`no import snapshot task ${id}`);
     }
     return task;
   }
@@ -833,6 +1133,10 @@ export class LocalEc2 {
     const task = id.startsWith('import-ami-') ? this.tasks.get(id) : undefined;
     if (task && !task.expired) {
       return task;
+    }
+    const snapshotTask = id.startsWith('import-snap-') ? this.snapshotTasks.get(id) : undefined;
+    if (snapshotTask) {
+      return snapshotTask;
     }
     throw new Ec2Error('InvalidID', `The ID '${id}' is not valid`);
   }
@@ -918,6 +1222,145 @@ export class LocalEc2 {
     this.images.set(copy.imageId, copy);
     this.copying.set(copy.imageId, { left: this.copyPendingDescribes, unlisted: this.copyUnlistedDescribes, failWith: this.copyFailures.shift() });
     return el('imageId', copy.imageId);
+  }
+
+  /**
+   * RegisterImage from EBS snapshots (the snapshot route). Our model of EC2's rules, each
+   * refusal with an EC2-style code:
+   * - `Name` is required and follows the AMI name rules (as CopyImage here), unique among
+   *   the account's images (`InvalidAMIName.Duplicate`).
+   * - Defaults are EC2's documented ones: `Architecture` i386, `VirtualizationType`
+   *   paravirtual. `BootMode` absent stays unset (the instance type decides), except for
+   *   arm64, whose images boot UEFI only and are reported as `uefi`.
+   * - `RootDeviceName` is required (`MissingParameter`) and must be the DeviceName of one
+   *   mapping (`InvalidBlockDeviceMapping`); the root mapping needs a snapshot.
+   * - Every mapping must name an EBS snapshot of this account (others:
+   *   `InvalidSnapshot.NotFound`, as EC2 hides snapshots it does not share) that is
+   *   `completed` (`IncorrectState`); empty volumes, instance-store and NoDevice mappings
+   *   are not modelled and are refused. `Ebs.Encrypted` with `Ebs.SnapshotId` is
+   *   `InvalidParameterCombination` (the API reference: encryption comes from the snapshot).
+   *   `Ebs.VolumeSize` below the snapshot's size is `InvalidBlockDeviceMapping`.
+   * - `arm64` needs `hvm`; `TpmSupport` (only `v2.0`) needs `BootMode` `uefi` (NitroTPM is
+   *   UEFI only; `uefi-preferred` is refused with it in our model); `ImdsSupport` only `v2.0`;
+   *   `BootMode` only legacy-bios, uefi or uefi-preferred. `arm64` with `legacy-bios` is
+   *   refused here too: *unconfirmed* whether EC2 refuses it at RegisterImage or only at launch.
+   * - `TagSpecification.N.ResourceType` must be `image` (the API reference: other values fail).
+   * - The SDK's RegisterImageRequest has no ClientToken, so none is modelled.
+   * The new AMI is `available` at once: registering EBS snapshots takes seconds at most
+   * (no copy is made), so no pending phase is modelled. Platform is Linux/UNIX
+   * (usageOperation `RunInstances`): no billing product is carried over.
+   */
+  private registerImage(p: QueryParams): string {
+    const name = requireParam(p, 'Name');
+    if (!/^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/.test(name)) {
+      throw new Ec2Error('InvalidAMIName.Malformed', 'AMI names must be between 3 and 128 characters long, and may contain letters, numbers, spaces, \'(\', \')\', \'[\', \']\', \'.\', \'/\', \'-\', \'\'\', \'@\' and \'_\'');
+    }
+    checkOneOf('Architecture', p.Architecture, ['i386', 'x86_64', 'arm64', 'x86_64_mac', 'arm64_mac']);
+    checkOneOf('VirtualizationType', p.VirtualizationType, ['hvm', 'paravirtual']);
+    checkOneOf('BootMode', p.BootMode, ['legacy-bios', 'uefi', 'uefi-preferred']);
+    checkOneOf('TpmSupport', p.TpmSupport, ['v2.0']);
+    checkOneOf('ImdsSupport', p.ImdsSupport, ['v2.0']);
+    const architecture = canonicalCase(p.Architecture, ['i386', 'x86_64', 'arm64', 'x86_64_mac', 'arm64_mac']) ?? 'i386';
+    const virtualizationType = canonicalCase(p.VirtualizationType, ['hvm', 'paravirtual']) ?? 'paravirtual';
+    const askedBootMode = canonicalCase(p.BootMode, ['legacy-bios', 'uefi', 'uefi-preferred']);
+    const arm = architecture === 'arm64' || architecture === 'arm64_mac';
+    if (arm && virtualizationType === 'paravirtual') {
+      throw new Ec2Error('InvalidParameterCombination', `Virtualization type 'paravirtual' is not supported for architecture '${architecture}'; use 'hvm'.`);
+    }
+    if (arm && askedBootMode === 'legacy-bios') {
+      throw new Ec2Error('InvalidParameterCombination', `Boot mode 'legacy-bios' is not supported for architecture '${architecture}'.`);
+    }
+    if (p.TpmSupport !== undefined && askedBootMode !== 'uefi') {
+      throw new Ec2Error('InvalidParameterCombination', 'TpmSupport v2.0 requires BootMode uefi.');
+    }
+    const rootDeviceName = requireParam(p, 'RootDeviceName');
+    const blockDevices = this.registeredBlockDevices(structList(p, 'BlockDeviceMapping'));
+    if (!blockDevices.some((d) => d.deviceName === rootDeviceName)) {
+      throw new Ec2Error('InvalidBlockDeviceMapping', `The root device name ${rootDeviceName} is not the device name of any block device mapping.`);
+    }
+    const specs = parseTagSpecifications(p);
+    for (const spec of specs) {
+      if (spec.resourceType !== 'image') {
+        throw new Ec2Error('InvalidParameterValue', `'${spec.resourceType ?? ''}' is not a valid taggable resource type for this operation.`);
+      }
+      spec.tags.forEach(validateTag);
+    }
+    const tags = specs.flatMap((spec) => spec.tags);
+    if (tags.length > MAX_TAGS_PER_RESOURCE) {
+      throw new Ec2Error('TagLimitExceeded', `The maximum number of Tags for a resource has been reached (${MAX_TAGS_PER_RESOURCE}).`);
+    }
+    const taken = [...this.images.values()].find((img) => img.ownerId === this.accountId && img.name === name);
+    if (taken) {
+      throw new Ec2Error('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${taken.imageId}`);
+    }
+    const image: ImageState = {
+      imageId: newId('ami'),
+      name,
+      description: p.Description,
+      ownerId: this.accountId,
+      creationDate: new Date().toISOString(),
+      architecture,
+      platform: 'Linux',
+      bootMode: askedBootMode ?? (arm ? 'uefi' : undefined),
+      usageOperation: 'RunInstances',
+      rootDeviceName,
+      blockDevices,
+      state: 'available',
+      tags,
+      imdsSupport: p.ImdsSupport,
+      virtualizationType,
+      enaSupport: parseBool(p.EnaSupport),
+      tpmSupport: p.TpmSupport,
+      uefiData: p.UefiData,
+    };
+    this.images.set(image.imageId, image);
+    return el('imageId', image.imageId);
+  }
+
+  /** RegisterImage's `BlockDeviceMapping.N`, checked against the snapshots they name. */
+  private registeredBlockDevices(mappings: readonly QueryParams[]): BlockDeviceState[] {
+    if (mappings.length === 0) {
+      throw new Ec2Error('MissingParameter', 'The request must contain the parameter BlockDeviceMapping');
+    }
+    const seen = new Set<string>();
+    return mappings.map((m, i) => {
+      const device = m.DeviceName ?? throwError(new Ec2Error('MissingParameter', `The request must contain the parameter BlockDeviceMapping.${i + 1}.DeviceName`));
+      if (seen.has(device)) {
+        throw new Ec2Error('InvalidBlockDeviceMapping', `The device name ${device} is used more than once.`);
+      }
+      seen.add(device);
+      const ebs = sub(m, 'Ebs');
+      const snapshotId = ebs.SnapshotId;
+      if (snapshotId === undefined) {
+        throw new Ec2Error('InvalidBlockDeviceMapping', `Block device ${device}: this model registers EBS snapshots only (Ebs.SnapshotId is required).`);
+      }
+      if (ebs.Encrypted !== undefined) {
+        throw new Ec2Error('InvalidParameterCombination', 'The parameter Encrypted cannot be used with SnapshotId: the encryption of the volume is that of its snapshot.');
+      }
+      checkIdFormat(snapshotId, 'snap', 'InvalidSnapshotID.Malformed');
+      const snapshot = this.snapshots.get(snapshotId);
+      if (!snapshot || snapshot.ownerId !== this.accountId) {
+        throw snapshotNotFound(snapshotId);
+      }
+      if (snapshot.state !== 'completed') {
+        throw new Ec2Error('IncorrectState', `Snapshot ${snapshotId} is not in the completed state: ${snapshot.state}.`);
+      }
+      checkOneOf(`BlockDeviceMapping.${i + 1}.Ebs.VolumeType`, ebs.VolumeType, ['standard', 'gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1']);
+      const volumeSize = ebs.VolumeSize === undefined ? snapshot.volumeSize : Number(ebs.VolumeSize);
+      if (!Number.isInteger(volumeSize) || volumeSize < snapshot.volumeSize) {
+        throw new Ec2Error('InvalidBlockDeviceMapping',
+          `Volume of size ${ebs.VolumeSize}GiB is smaller than snapshot '${snapshotId}', expect size >= ${snapshot.volumeSize}GiB`);
+      }
+      return {
+        deviceName: device,
+        snapshotId,
+        volumeSize,
+        encrypted: snapshot.encrypted,
+        kmsKeyId: snapshot.kmsKeyId,
+        volumeType: ebs.VolumeType?.toLowerCase(),
+        deleteOnTermination: optionalBool(ebs.DeleteOnTermination),
+      };
+    });
   }
 
   /** A pending copy moves on each time DescribeImages lists it. */
@@ -1021,6 +1464,9 @@ export class LocalEc2 {
         el('userId', l.userId) + el('organizationArn', l.organizationArn) + el('organizationalUnitArn', l.organizationalUnitArn));
       return el('imageId', id) + xmlSet('launchPermission', items);
     }
+    if (attribute === 'uefiData') {
+      return el('imageId', id) + (image.uefiData ? struct('uefiData', el('value', image.uefiData)) : '');
+    }
     if (attribute === 'imdsSupport') {
       return el('imageId', id) + (image.imdsSupport ? struct('imdsSupport', el('value', image.imdsSupport)) : '');
     }
@@ -1068,7 +1514,7 @@ export class LocalEc2 {
 
 // ================================================================== task life cycle
 
-function stagesToComplete(b: TaskBehaviour): number {
+function stagesToComplete(b: { readonly stagesToComplete?: number }): number {
   return Math.max(1, b.stagesToComplete ?? DEFAULT_BEHAVIOUR.stagesToComplete);
 }
 
@@ -1083,7 +1529,17 @@ function setStage(task: ImportTaskState): void {
   task.snapshotDetails.forEach((d) => { d.diskImageSize = size; });
 }
 
-function failTask(task: ImportTaskState, message: string): void {
+/** StatusMessage/Progress/DiskImageSize of an active snapshot task from its stage counter. */
+function setSnapshotStage(task: ImportSnapshotTaskState): void {
+  const b = task.behaviour;
+  const total = Math.max(stagesToComplete(b), b.failAfter ? b.failAfter.stages + 1 : 0);
+  const index = Math.min(SNAPSHOT_IMPORT_STAGES.length - 1, Math.floor((task.stage * SNAPSHOT_IMPORT_STAGES.length) / total));
+  task.statusMessage = SNAPSHOT_IMPORT_STAGES[index];
+  task.progress = String(2 + Math.floor((task.stage * 96) / total));
+  task.diskImageSize = task.stage > 0 ? b.diskImageSizeBytes ?? DEFAULT_BEHAVIOUR.diskImageSizeBytes : 0;
+}
+
+function failTask(task: ImportTaskState | ImportSnapshotTaskState, message: string): void {
   task.status = 'deleted';
   task.statusMessage = message;
   task.progress = undefined;
@@ -1243,10 +1699,33 @@ function parseImportImageParams(p: QueryParams): ImportImageParams {
     licenseSpecifications: structList(p, 'LicenseSpecifications')
       .map((l) => l.LicenseConfigurationArn)
       .filter((arn): arn is string => arn !== undefined),
-    tagSpecifications: structList(p, 'TagSpecification').map((s) => ({
-      resourceType: s.ResourceType,
-      tags: structList(s, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
-    })),
+    tagSpecifications: parseTagSpecifications(p),
+  };
+}
+
+function parseTagSpecifications(p: QueryParams): TagSpecificationParams[] {
+  return structList(p, 'TagSpecification').map((s) => ({
+    resourceType: s.ResourceType,
+    tags: structList(s, 'Tag').map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
+  }));
+}
+
+function parseImportSnapshotParams(p: QueryParams): ImportSnapshotParams {
+  const disk = sub(p, 'DiskContainer');
+  return {
+    clientData: parseClientData(sub(p, 'ClientData')),
+    clientToken: p.ClientToken,
+    description: p.Description,
+    diskContainer: Object.keys(disk).length === 0 ? undefined : {
+      description: disk.Description,
+      format: disk.Format,
+      url: disk.Url,
+      userBucket: parseUserBucket(sub(disk, 'UserBucket')),
+    },
+    encrypted: optionalBool(p.Encrypted),
+    kmsKeyId: p.KmsKeyId,
+    roleName: p.RoleName,
+    tagSpecifications: parseTagSpecifications(p),
   };
 }
 
@@ -1320,6 +1799,44 @@ function validateImportImage(p: ImportImageParams): void {
   }
 }
 
+/**
+ * ImportSnapshot's rules in our model: one DiskContainer (`MissingParameter` without one;
+ * its Format required too — unconfirmed whether EC2 would detect a missing one) in VHD,
+ * VMDK or RAW, case-insensitive (the API reference lists only these; OVA and VHDX are
+ * ImportImage formats); exactly one of Url (https:// or s3://) and UserBucket (with S3Bucket
+ * and S3Key); KmsKeyId only with Encrypted (`InvalidParameterDependency`); tag
+ * specifications for `import-snapshot-task` only.
+ */
+function validateImportSnapshot(p: ImportSnapshotParams): void {
+  const disk = p.diskContainer ?? throwError(new Ec2Error('MissingParameter', 'The request must contain the parameter DiskContainer'));
+  const format = disk.format ?? throwError(new Ec2Error('MissingParameter', 'The request must contain the parameter DiskContainer.Format'));
+  if (['OVA', 'VHDX'].includes(format.toUpperCase())) {
+    throw new Ec2Error('InvalidParameter', `The disk image format ${format} is not supported for ImportSnapshot. Supported formats: VHD, VMDK, RAW.`);
+  }
+  checkOneOf('DiskContainer.Format', format, ['VHD', 'VMDK', 'RAW']);
+  if (disk.url !== undefined && disk.userBucket !== undefined) {
+    throw new Ec2Error('InvalidParameterCombination', 'DiskContainer must specify either Url or UserBucket, not both');
+  }
+  if (disk.url === undefined && disk.userBucket === undefined) {
+    throw new Ec2Error('InvalidParameter', 'DiskContainer must specify one of Url or UserBucket');
+  }
+  if (disk.url !== undefined && !/^(https|s3):\/\//.test(disk.url)) {
+    throw new Ec2Error('InvalidParameter', 'DiskContainer.Url must be an https:// or s3:// URL');
+  }
+  if (disk.userBucket && (!disk.userBucket.s3Bucket || !disk.userBucket.s3Key)) {
+    throw new Ec2Error('MissingParameter', 'DiskContainer.UserBucket requires S3Bucket and S3Key');
+  }
+  if (p.kmsKeyId !== undefined && p.encrypted !== true) {
+    throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
+  }
+  for (const spec of p.tagSpecifications) {
+    if (spec.resourceType !== 'import-snapshot-task') {
+      throw new Ec2Error('InvalidParameterValue', `'${spec.resourceType ?? ''}' is not a valid taggable resource type for this operation.`);
+    }
+    spec.tags.forEach(validateTag);
+  }
+}
+
 function checkIdFormat(id: string, prefix: string, code: string): void {
   if (!new RegExp(`^${prefix}-[0-9a-f]{8}([0-9a-f]{9})?$`).test(id)) {
     throw new Ec2Error(code, `Invalid id: "${id}" (expecting "${prefix}-...")`);
@@ -1379,6 +1896,13 @@ function taskFilterValues(task: ImportTaskState, name: string): string[] {
   return tagFilterValues(task.tags, name) ?? throwError(invalidFilter(name));
 }
 
+function snapshotTaskFilterValues(task: ImportSnapshotTaskState, name: string): string[] {
+  if (name === 'task-state') {
+    return [task.status];
+  }
+  return tagFilterValues(task.tags, name) ?? throwError(invalidFilter(name));
+}
+
 function imageFilterValues(image: ImageState, name: string): string[] {
   const simple: Record<string, string | undefined> = {
     'image-id': image.imageId,
@@ -1391,6 +1915,7 @@ function imageFilterValues(image: ImageState, name: string): string[] {
     'image-type': 'machine',
     'is-public': 'false',
     'root-device-type': 'ebs',
+    'virtualization-type': image.virtualizationType ?? 'hvm',
   };
   if (name === 'block-device-mapping.snapshot-id') {
     return image.blockDevices.map((d) => d.snapshotId);
@@ -1521,11 +2046,35 @@ function taskXml(t: ImportTaskState, withBootMode: boolean): string {
     + (withBootMode ? el('bootMode', t.bootMode) : '');
 }
 
+/**
+ * The fields of an ImportSnapshotResult / ImportSnapshotTask (the same members). In
+ * SnapshotTaskDetail, `description` is the disk's description, or the task's when the disk
+ * has none (AWS's example shows the task's Description in both places).
+ */
+function snapshotTaskXml(t: ImportSnapshotTaskState): string {
+  const disk = t.params.diskContainer;
+  const detail = el('description', disk?.description ?? t.params.description)
+    + el('diskImageSize', t.diskImageSize)
+    + el('encrypted', t.encrypted)
+    + el('format', t.format)
+    + el('kmsKeyId', t.kmsKeyId)
+    + el('progress', t.progress)
+    + el('snapshotId', t.snapshotId)
+    + el('status', t.status)
+    + el('statusMessage', t.statusMessage)
+    + el('url', disk?.url)
+    + userBucketXml(disk?.userBucket);
+  return el('description', t.params.description)
+    + el('importTaskId', t.importTaskId)
+    + struct('snapshotTaskDetail', detail)
+    + tagSetXml(t.tags);
+}
+
 function blockDeviceXml(d: BlockDeviceState): string {
-  const ebs = el('deleteOnTermination', true)
+  const ebs = el('deleteOnTermination', d.deleteOnTermination ?? true)
     + el('snapshotId', d.snapshotId)
     + el('volumeSize', d.volumeSize)
-    + el('volumeType', 'gp2')
+    + el('volumeType', d.volumeType ?? 'gp2')
     + el('encrypted', d.encrypted)
     + el('kmsKeyId', d.kmsKeyId);
   return el('deviceName', d.deviceName) + struct('ebs', ebs);
@@ -1548,12 +2097,13 @@ function imageXml(img: ImageState): string {
     + el('rootDeviceType', 'ebs')
     + el('rootDeviceName', img.rootDeviceName)
     + xmlSet('blockDeviceMapping', img.blockDevices.map(blockDeviceXml))
-    + el('virtualizationType', 'hvm')
+    + el('virtualizationType', img.virtualizationType ?? 'hvm')
     + tagSetXml(img.tags)
     + el('hypervisor', 'xen')
-    + el('enaSupport', true)
+    + el('enaSupport', (img.enaSupport ?? true) ? true : undefined)
     + el('sriovNetSupport', 'simple')
     + el('bootMode', img.bootMode)
+    + el('tpmSupport', img.tpmSupport)
     + el('imdsSupport', img.imdsSupport)
     + (img.stateReason ? struct('stateReason', el('code', img.stateReason.code) + el('message', img.stateReason.message)) : '');
 }
