@@ -108,7 +108,8 @@ export interface TimeoutStepResult {
 }
 
 /** What a Lambda step returns into the execution's state. */
-export type StepResult = StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | SnapshotPollResult | RegisterStepResult | ExecutionOutcome;
+export type StepResult =
+  | StartStepResult | TimeoutStepResult | CopyTimeoutStepResult | FinalImage | SnapshotPollResult | RegisterStepResult | ExecutionOutcome;
 
 /** What the register step leaves at `$.Poll`: the AMI, in DescribeImportImageTasks' shape, for the tagging states that follow. */
 export interface RegisterStepResult {
