@@ -575,7 +575,10 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   public readonly imageId: string;
   /** The IDs of the AMI's snapshots, one per disk. */
   public readonly snapshotIds: string[];
-  /** The ID of the import task, such as `import-ami-0123456789abcdef0`. */
+  /**
+   * The ID of the import task, such as `import-ami-0123456789abcdef0`; with
+   * `ImportMethod.SNAPSHOTS`, the first disk's ImportSnapshot task (`import-snap-…`).
+   */
   public readonly importTaskId: string;
   /**
    * The stack's import engine state machine; each import is one execution of it, whose
