@@ -791,29 +791,9 @@ export class LocalEc2 {
   }
 
   private advanceTask(task: ImportTaskState): void {
-    if (task.expired) {
-      return;
+    if (!task.expired) {
+      advanceLifeCycle(task, (t) => this.completeTask(t), setStage);
     }
-    if (task.status === 'deleting') {
-      task.status = 'deleted';
-      task.progress = undefined;
-      return;
-    }
-    if (task.status !== 'active' || task.behaviour.hold) {
-      return;
-    }
-    task.stage += 1;
-    const failAfter = task.behaviour.failAfter;
-    if (failAfter) {
-      if (task.stage >= failAfter.stages) {
-        failTask(task, failAfter.message);
-        return;
-      }
-    } else if (task.stage >= stagesToComplete(task.behaviour)) {
-      this.completeTask(task);
-      return;
-    }
-    setStage(task);
   }
 
   private completeTask(task: ImportTaskState): ImageState {
@@ -1012,26 +992,7 @@ export class LocalEc2 {
   }
 
   private advanceSnapshotTask(task: ImportSnapshotTaskState): void {
-    if (task.status === 'deleting') {
-      task.status = 'deleted';
-      task.progress = undefined;
-      return;
-    }
-    if (task.status !== 'active' || task.behaviour.hold) {
-      return;
-    }
-    task.stage += 1;
-    const failAfter = task.behaviour.failAfter;
-    if (failAfter) {
-      if (task.stage >= failAfter.stages) {
-        failTask(task, failAfter.message);
-        return;
-      }
-    } else if (task.stage >= stagesToComplete(task.behaviour)) {
-      this.completeSnapshotTask(task);
-      return;
-    }
-    setSnapshotStage(task);
+    advanceLifeCycle(task, (t) => this.completeSnapshotTask(t), setSnapshotStage);
   }
 
   /**
@@ -1537,6 +1498,36 @@ function setSnapshotStage(task: ImportSnapshotTaskState): void {
   task.statusMessage = SNAPSHOT_IMPORT_STAGES[index];
   task.progress = String(2 + Math.floor((task.stage * 96) / total));
   task.diskImageSize = task.stage > 0 ? b.diskImageSizeBytes ?? DEFAULT_BEHAVIOUR.diskImageSizeBytes : 0;
+}
+
+/**
+ * One step of a task's life cycle, image or snapshot: a cancelled task goes from
+ * `deleting` to `deleted`; an active one (not held) moves a stage, and fails, completes or
+ * reports its new stage as its behaviour says.
+ */
+function advanceLifeCycle<T extends ImportTaskState | ImportSnapshotTaskState>(
+  task: T, complete: (task: T) => void, report: (task: T) => void,
+): void {
+  if (task.status === 'deleting') {
+    task.status = 'deleted';
+    task.progress = undefined;
+    return;
+  }
+  if (task.status !== 'active' || task.behaviour.hold) {
+    return;
+  }
+  task.stage += 1;
+  const failAfter = task.behaviour.failAfter;
+  if (failAfter) {
+    if (task.stage >= failAfter.stages) {
+      failTask(task, failAfter.message);
+      return;
+    }
+  } else if (task.stage >= stagesToComplete(task.behaviour)) {
+    complete(task);
+    return;
+  }
+  report(task);
 }
 
 function failTask(task: ImportTaskState | ImportSnapshotTaskState, message: string): void {
