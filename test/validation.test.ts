@@ -69,6 +69,11 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
     "'diskImages[0]' is an OVA, which ImportSnapshot does not take (VHD, VMDK and RAW only): take its disks out (tar -xf image.ova) and give each .vmdk as a disk."],
   ['a VHDX on the snapshot route', (stack) => ({ importMethod: ImportMethod.SNAPSHOTS, imageName: 'web', diskImages: [DiskImage.fromBucket(bucket(stack), 'boot.vmdk'), DiskImage.fromBucket(bucket(stack), 'data.vhdx')] }),
     "'diskImages[1]' is a VHDX, which ImportSnapshot does not take (VHD, VMDK and RAW only): convert it with 'qemu-img convert -f vhdx -O vmdk -o subformat=streamOptimized disk.vhdx disk.vmdk'"],
+  ['a device taken by place on the snapshot route', (stack) => ({
+    importMethod: ImportMethod.SNAPSHOTS,
+    imageName: 'web',
+    diskImages: [DiskImage.fromBucket(bucket(stack), 'boot.raw', { deviceName: '/dev/xvdb' }), DiskImage.fromBucket(bucket(stack), 'data.raw')],
+  }), "'diskImages[1]' would be registered as \"/dev/xvdb\", the device of 'diskImages[0]': unnamed disks take /dev/xvda, /dev/xvdb, … by their place. Give each disk its own deviceName."],
   ['an EBS snapshot on the snapshot route', { importMethod: ImportMethod.SNAPSHOTS, imageName: 'web', diskImages: [DiskImage.fromSnapshot('snap-0123456789abcdef0')] },
     "'diskImages[0]' is an EBS snapshot, which ImportSnapshot cannot take"],
   ['TPM support that is not a boolean (JavaScript)', { tpmSupport: untyped('yes') }, "'tpmSupport' must be true or false; got"],

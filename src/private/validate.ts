@@ -314,6 +314,13 @@ export function validateDisks(_scope: Construct, props: VmImageImportProps, disk
   disks.forEach(checkDisk);
   if (props.importMethod === ImportMethod.SNAPSHOTS) {
     disks.forEach(checkSnapshotRouteDisk);
+    // RegisterImage maps each disk to its deviceName, or to /dev/xvda, /dev/xvdb, … by its place.
+    const devices = disks.map((d, i) => d.deviceName ?? `/dev/xvd${String.fromCharCode('a'.charCodeAt(0) + i)}`);
+    const clash = devices.findIndex((name, i) => known(name) && devices.indexOf(name) !== i);
+    if (clash >= 0) {
+      throw new Error(`'diskImages[${clash}]' would be registered as ${show(devices[clash])}, the device of 'diskImages[${devices.indexOf(devices[clash])}]': ` +
+        'unnamed disks take /dev/xvda, /dev/xvdb, … by their place. Give each disk its own deviceName.');
+    }
   }
   if (disks.length > 1 && disks.some((d) => d.format === DiskImageFormat.OVA)) {
     throw new Error(`'diskImages' mixes an OVA with ${disks.length - 1} other disk(s): an OVA carries all of its disks, so it must be the only disk of its import.`);
