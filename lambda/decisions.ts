@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import type { ImportImageCommandInput, ImportImageTask, ImportSnapshotCommandInput, ImportSnapshotTask, RegisterImageCommandInput } from '@aws-sdk/client-ec2';
 import {
   CopyRequest,
+  defaultDeviceName,
   IMAGE_PROPERTIES,
   METHOD_SNAPSHOTS,
   REMOVAL_DESTROY,
@@ -468,7 +469,7 @@ export function importSnapshotInputs(props: WireProperties, token: string, stack
 
 /** The device of each disk: as given, or /dev/xvda, /dev/xvdb, … (the root device first). */
 export function snapshotDeviceNames(props: Pick<WireProperties, 'DiskContainers'>): string[] {
-  return props.DiskContainers.map((d, i) => d.DeviceName ?? `/dev/xvd${String.fromCharCode('a'.charCodeAt(0) + i)}`);
+  return props.DiskContainers.map((d, i) => d.DeviceName ?? defaultDeviceName(i));
 }
 
 /** What one ImportSnapshot task's state means (a failed task is `deleted`, or on its way there). */

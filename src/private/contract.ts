@@ -136,6 +136,15 @@ export const STEP_POLL_SNAPSHOTS = 'poll-snapshots';
 /** With ImportMethod snapshots: register the AMI from the imported snapshots. */
 export const STEP_REGISTER = 'register';
 
+/**
+ * The device the snapshot route registers a disk on when the disk names none: /dev/xvda,
+ * /dev/xvdb, … by its place (the root device first). The construct checks the devices with
+ * it at synth, the handler registers with it.
+ */
+export function defaultDeviceName(index: number): string {
+  return `/dev/xvd${String.fromCharCode('a'.charCodeAt(0) + index)}`;
+}
+
 /** The import method values on the wire. */
 export const METHOD_SNAPSHOTS = 'snapshots';
 

@@ -220,6 +220,20 @@ export class VmImportEngine extends Construct {
       backoffRate: 2,
       maxAttempts: 6,
     });
+    // A poll: wait one interval, then describe through the SDK integration (no function runs), keeping the whole
+    // result (its list may be empty or absent while EC2 does not list a new resource yet) and the time of the poll.
+    const pollWaitState = (id: string) => sfn.Wait.jsonPath(this, id, { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const describeForPoll = (id: string, action: string, parameters: Record<string, unknown>, resultPath: string) =>
+      retryEc2(tasks.CallAwsService.jsonPath(this, id, {
+        service: 'ec2',
+        action,
+        parameters,
+        iamAction: `ec2:${action[0].toUpperCase()}${action.slice(1)}`,
+        // Describe actions have no resource-level permissions.
+        iamResources: ['*'],
+        resultSelector: { Result: sfn.JsonPath.objectAt('$'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
+        resultPath,
+      }));
     const task0 = '$.Poll.Result.ImportImageTasks[0]';
     const imageArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`;
     const snapshotArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::snapshot/*`;
@@ -238,7 +252,9 @@ export class VmImportEngine extends Construct {
     const catchAll = { resultPath: '$.Error' };
 
     const succeeded = signal('SignalCompleted', 'completed').next(new sfn.Succeed(this, 'ImportCompleted', { outputPath: '$.Outcome' }));
-    const named = this.copyStates(step, retryEc2, { task0, imageArn, snapshotArn, succeeded, signalFailed, signalError, catchAll });
+    const named = this.copyStates(step, retryEc2, {
+      task0, imageArn, snapshotArn, succeeded, signalFailed, signalError, catchAll, pollWaitState, describeForPoll,
+    });
     const tagSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagSnapshots', {
       service: 'ec2',
       action: 'createTags',
@@ -266,18 +282,9 @@ export class VmImportEngine extends Construct {
       .when(sfn.Condition.stringEquals('$.Poll.Outcome', 'completed'), tagImage)
       .otherwise(signalFailed));
 
-    const describe = retryEc2(tasks.CallAwsService.jsonPath(this, 'DescribeImport', {
-      service: 'ec2',
-      action: 'describeImportImageTasks',
-      parameters: { ImportTaskIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Import.ImportTaskId')) },
-      iamAction: 'ec2:DescribeImportImageTasks',
-      // DescribeImportImageTasks has no resource-level permissions.
-      iamResources: ['*'],
-      // The whole result (its list may be empty or absent while EC2 does not list the task yet) and the time of the poll.
-      resultSelector: { Result: sfn.JsonPath.objectAt('$'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
-      resultPath: '$.Poll',
-    })).addCatch(signalError, catchAll);
-    const pollWait = sfn.Wait.jsonPath(this, 'WaitForImport', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const describe = describeForPoll('DescribeImport', 'describeImportImageTasks',
+      { ImportTaskIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Import.ImportTaskId')) }, '$.Poll').addCatch(signalError, catchAll);
+    const pollWait = pollWaitState('WaitForImport');
     pollWait.next(describe).next(new sfn.Choice(this, 'ImportStatus')
       .when(sfn.Condition.and(sfn.Condition.isPresent(`${task0}.Status`), sfn.Condition.stringEquals(`${task0}.Status`, 'completed')), tagImage)
       .when(sfn.Condition.and(
@@ -292,7 +299,7 @@ export class VmImportEngine extends Construct {
     // machine tags each snapshot as its task completes, then the function registers the AMI, tagged like an imported one.
     const register = step('RegisterImage', STEP_REGISTER, '$.Poll').addCatch(signalError, catchAll);
     register.next(tagImage);
-    const snapshotWait = sfn.Wait.jsonPath(this, 'WaitForSnapshots', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const snapshotWait = pollWaitState('WaitForSnapshots');
     const pollSnapshots = step('PollSnapshots', STEP_POLL_SNAPSHOTS, '$.Poll', { Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') })
       .addCatch(signalError, catchAll);
     const snapshotsStatus = new sfn.Choice(this, 'SnapshotsStatus')
@@ -336,6 +343,8 @@ export class VmImportEngine extends Construct {
       signalFailed: sfn.IChainable;
       signalError: sfn.IChainable;
       catchAll: sfn.CatchProps;
+      pollWaitState: (id: string) => sfn.Wait;
+      describeForPoll: (id: string, action: string, parameters: Record<string, unknown>, resultPath: string) => sfn.TaskStateBase;
     },
   ): sfn.IChainable {
     const copy0 = '$.CopyPoll.Result.Images[0]';
@@ -346,16 +355,9 @@ export class VmImportEngine extends Construct {
       .when(sfn.Condition.stringEquals('$.CopyPoll.Outcome', 'completed'), finish)
       .otherwise(c.signalFailed));
 
-    const describe = retryEc2(tasks.CallAwsService.jsonPath(this, 'DescribeCopy', {
-      service: 'ec2',
-      action: 'describeImages',
-      parameters: { ImageIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Copy.ImageId')) },
-      iamAction: 'ec2:DescribeImages',
-      iamResources: ['*'],
-      resultSelector: { Result: sfn.JsonPath.objectAt('$'), Now: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
-      resultPath: '$.CopyPoll',
-    })).addCatch(c.signalError, c.catchAll);
-    const wait = sfn.Wait.jsonPath(this, 'WaitForCopy', { time: sfn.WaitTime.secondsPath('$.PollIntervalSeconds') });
+    const describe = c.describeForPoll('DescribeCopy', 'describeImages',
+      { ImageIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Copy.ImageId')) }, '$.CopyPoll').addCatch(c.signalError, c.catchAll);
+    const wait = c.pollWaitState('WaitForCopy');
     const stateIs = (...states: string[]) => {
       const equals = states.map((state) => sfn.Condition.stringEquals(`${copy0}.State`, state));
       return sfn.Condition.and(sfn.Condition.isPresent(`${copy0}.State`), equals.length === 1 ? equals[0] : sfn.Condition.or(...equals));

@@ -9,7 +9,7 @@ import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
-import { LIBRARY_TAG_COUNT } from './contract';
+import { defaultDeviceName, LIBRARY_TAG_COUNT } from './contract';
 import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
 import { checkPlacement } from './placement';
 
@@ -315,7 +315,7 @@ export function validateDisks(_scope: Construct, props: VmImageImportProps, disk
   if (props.importMethod === ImportMethod.SNAPSHOTS) {
     disks.forEach(checkSnapshotRouteDisk);
     // RegisterImage maps each disk to its deviceName, or to /dev/xvda, /dev/xvdb, … by its place.
-    const devices = disks.map((d, i) => d.deviceName ?? `/dev/xvd${String.fromCharCode('a'.charCodeAt(0) + i)}`);
+    const devices = disks.map((d, i) => d.deviceName ?? defaultDeviceName(i));
     const clash = devices.findIndex((name, i) => known(name) && devices.indexOf(name) !== i);
     if (clash >= 0) {
       throw new Error(`'diskImages[${clash}]' would be registered as ${show(devices[clash])}, the device of 'diskImages[${devices.indexOf(devices[clash])}]': ` +
