@@ -75,6 +75,36 @@ function definitionOf(app: App): Record<string, unknown> {
   return JSON.parse(resolve(machine.Properties.DefinitionString) as string) as Record<string, unknown>;
 }
 
+/** The import role's name in the start resource's properties. */
+export const IMPORT_ROLE = 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D';
+/** The key of the start resource's properties. */
+export const KMS_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+
+/**
+ * A one-disk import's start resource properties, as the construct synthesizes them (every
+ * value a string), with overrides (an override of undefined removes the property).
+ */
+export function startProps(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    StateMachineArn: STATE_MACHINE_ARN,
+    DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk1.vmdk' }],
+    RoleName: IMPORT_ROLE,
+    Encrypted: 'true',
+    KmsKeyId: KMS_KEY,
+    LicenseType: 'BYOL',
+    Tags: [{ Key: 'team', Value: 'infra' }],
+    RemovalPolicy: 'retain',
+    WaitTimeoutSeconds: String(6 * 3600),
+    PollIntervalSeconds: '30',
+    WaitConditionId: 'WebServerImageWait0123456789AB',
+    ...overrides,
+  };
+}
+
+/** A LocalEc2 resource's tags as a map. */
+export const tagsOf = (resource: { tags: { key: string; value: string }[] } | undefined): Record<string, string> =>
+  Object.fromEntries((resource?.tags ?? []).map((t) => [t.key, t.value]));
+
 export interface EngineOptions {
   readonly ec2?: LocalEc2Options;
   /** VM_IMPORT_IAM_RETRY_SECONDS for the function. @default 120 */

@@ -6,12 +6,12 @@
  */
 import * as fs from 'fs';
 import { jsonLines, MAX_RESPONSE_BYTES } from './drive';
-import { ACCOUNT, Engine, STACK_ID, STATE_MACHINE_ARN } from './engine-harness';
+import { Engine, IMPORT_ROLE, STACK_ID, startProps, tagsOf } from './engine-harness';
 import { CANCELLED_MESSAGE, Ec2Fault } from './local-ec2';
 
 jest.setTimeout(60_000);
 
-const ROLE = 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D';
+const ROLE = IMPORT_ROLE;
 const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 const UNKNOWN_OS = 'ClientError: Unknown OS / Missing OS files.';
 const THROTTLED: Ec2Fault = { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' };
@@ -23,23 +23,7 @@ const IAM_NOT_READY: Ec2Fault = {
 
 type Props = Record<string, unknown>;
 
-/** A one-disk import's start resource properties, as the construct synthesizes them (every value a string). */
-function props(overrides: Props = {}): Props {
-  return {
-    StateMachineArn: STATE_MACHINE_ARN,
-    DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk1.vmdk' }],
-    RoleName: ROLE,
-    Encrypted: 'true',
-    KmsKeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
-    LicenseType: 'BYOL',
-    Tags: [{ Key: 'team', Value: 'infra' }],
-    RemovalPolicy: 'retain',
-    WaitTimeoutSeconds: String(6 * 3600),
-    PollIntervalSeconds: '30',
-    WaitConditionId: 'WebServerImageWait0123456789AB',
-    ...overrides,
-  };
-}
+const props = startProps;
 
 let engine: Engine;
 
@@ -48,8 +32,6 @@ afterEach(async () => {
   await engine.stop();
 });
 
-const tagsOf = (resource: { tags: { key: string; value: string }[] } | undefined) =>
-  Object.fromEntries((resource?.tags ?? []).map((t) => [t.key, t.value]));
 
 describe('create', () => {
   test('an import of three simulated hours succeeds: the result is the AMI, tagged with the snapshots; no Lambda runs per poll', async () => {

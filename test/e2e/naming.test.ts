@@ -3,36 +3,19 @@
  * to its name (CopyImage through the SDK integration), polls the copy and removes the
  * imported AMI, against LocalEc2's model of CopyImage (see engine-harness.ts).
  */
-import { Engine, STACK_ID, STATE_MACHINE_ARN, ACCOUNT } from './engine-harness';
+import { Engine, KMS_KEY, STACK_ID, startProps, tagsOf } from './engine-harness';
 import { ImageState } from './local-ec2';
 
 jest.setTimeout(60_000);
 
-const ROLE = 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D';
-const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 const NAME = 'web-server 2026.12 (build 7)';
+const KEY = KMS_KEY;
 
 type Props = Record<string, unknown>;
 
-function props(overrides: Props = {}): Props {
-  return {
-    StateMachineArn: STATE_MACHINE_ARN,
-    DiskContainers: [{ Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'web/disk1.vmdk' }],
-    RoleName: ROLE,
-    Encrypted: 'true',
-    KmsKeyId: KEY,
-    LicenseType: 'BYOL',
-    ImageName: NAME,
-    ImageDescription: 'Web server, imported',
-    Tags: [{ Key: 'team', Value: 'infra' }],
-    RemovalPolicy: 'retain',
-    WaitTimeoutSeconds: String(6 * 3600),
-    PollIntervalSeconds: '30',
-    WaitConditionId: 'WebServerImageWait0123456789AB',
-    ...overrides,
-  };
-}
+/** A one-disk import named through CopyImage. */
+const props = (overrides: Props = {}): Props => startProps({ ImageName: NAME, ImageDescription: 'Web server, imported', ...overrides });
 
 let engine: Engine;
 
@@ -41,8 +24,6 @@ afterEach(async () => {
   await engine.stop();
 });
 
-const tagsOf = (resource: { tags: { key: string; value: string }[] } | undefined) =>
-  Object.fromEntries((resource?.tags ?? []).map((t) => [t.key, t.value]));
 const images = () => [...engine.ec2.state.images.values()];
 const onlyTask = () => {
   const tasks = [...engine.ec2.state.tasks.values()];

@@ -4,28 +4,25 @@
  * completes and register the AMI, against LocalEc2's model of ImportSnapshot,
  * DescribeImportSnapshotTasks and RegisterImage (see engine-harness.ts).
  */
-import { ACCOUNT, Engine, STACK_ID, STATE_MACHINE_ARN } from './engine-harness';
+import { Engine, IMPORT_ROLE, KMS_KEY, STACK_ID, startProps, tagsOf } from './engine-harness';
 import { CANCELLED_MESSAGE } from './local-ec2';
 
 jest.setTimeout(60_000);
 
-const ROLE = 'VmImportStack-VmImportRole0A1B2C3D-4E5F6A7B8C9D';
-const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+const ROLE = IMPORT_ROLE;
+const KEY = KMS_KEY;
 const TAG_STACK_ID = 'cdk-vm-import:stack-id';
 
 type Props = Record<string, unknown>;
 
 /** A two-disk arm64 import on the snapshot route, as the construct synthesizes it. */
 function props(overrides: Props = {}): Props {
-  return {
-    StateMachineArn: STATE_MACHINE_ARN,
+  return startProps({
     DiskContainers: [
       { Format: 'RAW', S3Bucket: 'vm-images-bucket', S3Key: 'arm/boot.raw' },
       { Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'arm/data.vmdk', DeviceName: '/dev/xvdf' },
     ],
-    RoleName: ROLE,
-    Encrypted: 'true',
-    KmsKeyId: KEY,
+    LicenseType: undefined,
     ImportMethod: 'snapshots',
     Architecture: 'arm64',
     BootMode: 'uefi',
@@ -33,13 +30,9 @@ function props(overrides: Props = {}): Props {
     ImageDescription: 'Arm server',
     TpmSupport: 'v2.0',
     ImdsSupport: 'v2.0',
-    Tags: [{ Key: 'team', Value: 'infra' }],
-    RemovalPolicy: 'retain',
-    WaitTimeoutSeconds: String(6 * 3600),
-    PollIntervalSeconds: '30',
     WaitConditionId: 'ArmImageWait0123456789AB',
     ...overrides,
-  };
+  });
 }
 
 let engine: Engine;
@@ -49,8 +42,6 @@ afterEach(async () => {
   await engine.stop();
 });
 
-const tagsOf = (resource: { tags: { key: string; value: string }[] } | undefined) =>
-  Object.fromEntries((resource?.tags ?? []).map((t) => [t.key, t.value]));
 const tasks = () => [...engine.ec2.state.snapshotTasks.values()];
 const images = () => [...engine.ec2.state.images.values()];
 const snapshots = () => [...engine.ec2.state.snapshots.values()];
