@@ -1,10 +1,17 @@
 /**
  * The one module that talks to CloudFormation: the custom resource response, PUT to the
- * request's pre-signed ResponseURL (which is never logged), and the WaitCondition signal.
+ * request's pre-signed ResponseURL (which is never logged), the WaitCondition signal, and
+ * what state CloudFormation says a WaitCondition and its stack are in.
  */
 import * as http from 'http';
 import * as https from 'https';
-import { CloudFormationClient, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DescribeStackResourceCommand,
+  DescribeStacksCommand,
+  SignalResourceCommand,
+} from '@aws-sdk/client-cloudformation';
+import { signalTarget, SignalTarget } from './decisions';
 
 let client: CloudFormationClient | undefined;
 
@@ -18,6 +25,52 @@ export async function signalSuccess(stackId: string, logicalResourceId: string, 
   await cloudFormation().send(new SignalResourceCommand({
     StackName: stackId, LogicalResourceId: logicalResourceId, UniqueId: uniqueId, Status: 'SUCCESS',
   }));
+}
+
+/**
+ * The resource's status as DescribeStackResource reports it, or undefined when
+ * CloudFormation does not know it (a resource not created yet, or gone): then the stack's
+ * own status decides (see waitConditionState).
+ */
+export async function resourceStatus(stackId: string, logicalResourceId: string): Promise<string | undefined> {
+  try {
+    const out = await cloudFormation().send(new DescribeStackResourceCommand({ StackName: stackId, LogicalResourceId: logicalResourceId }));
+    return out.StackResourceDetail?.ResourceStatus;
+  } catch (error) {
+    if (isNotKnown(error)) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** The stack's status, or undefined when CloudFormation no longer knows the stack. */
+export async function stackStatus(stackId: string): Promise<string | undefined> {
+  try {
+    const out = await cloudFormation().send(new DescribeStacksCommand({ StackName: stackId }));
+    const status = out.Stacks?.[0]?.StackStatus;
+    return status === 'DELETE_COMPLETE' ? undefined : status;
+  } catch (error) {
+    if (isNotKnown(error)) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** Whether the WaitCondition waits for a signal, may still be created, or no longer waits: CloudFormation's own answer. */
+export async function waitConditionState(stackId: string, logicalResourceId: string): Promise<SignalTarget> {
+  const status = await resourceStatus(stackId, logicalResourceId);
+  return signalTarget(status, status === undefined ? await stackStatus(stackId) : undefined);
+}
+
+/**
+ * CloudFormation's answer for a stack or resource it does not know: the error code
+ * ValidationError, whatever its message says. Access denied, throttling and the rest are
+ * thrown, so that a step retries them rather than take them for "gone".
+ */
+function isNotKnown(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationError';
 }
 
 /** What a custom resource answers CloudFormation. */

@@ -179,6 +179,21 @@ export function importImageInput(props: WireProperties, token: string, stackId: 
   };
 }
 
+/**
+ * Why an unencrypted import cannot go ahead where EBS encryption by default uses a customer
+ * managed key (undefined when it can): its AMI would come out encrypted with a key that
+ * none of this stack's roles is granted, so naming, sharing and launching it would fail.
+ */
+export function defaultEncryptionConflict(props: Pick<WireProperties, 'Encrypted'>, defaultKey: string | undefined): string | undefined {
+  if (props.Encrypted === 'true' || defaultKey === undefined || /^(alias\/aws\/ebs|arn:[^:]+:kms:[^:]*:[^:]*:alias\/aws\/ebs)$/.test(defaultKey)) {
+    return undefined;
+  }
+  return `EBS encryption by default is on in this account and Region with the key ${defaultKey}, so this import, set 'encrypted: false', ` +
+    'would make an AMI and snapshots encrypted with that key, which this stack does not grant its roles: naming, sharing and launching ' +
+    "it would fail. Remove 'encrypted: false' (the import is then encrypted with its own key, granted as needed), or pass that key as " +
+    "'encryptionKey' with 'encrypted: true'.";
+}
+
 /** What an import task's state means. */
 export type TaskOutcome =
   | { readonly kind: 'completed'; readonly imageId: string; readonly snapshotIds: string[] }
@@ -287,15 +302,24 @@ export function backoffDelay(attempt: number, firstDelayMs: number, maxDelayMs: 
 /** What the start resource does with the execution of its name that already exists. */
 export type ExistingExecution = 'none' | 'running' | 'succeeded-image-present' | 'succeeded-image-gone' | 'ended-otherwise';
 
-/** Whether the start resource reuses an existing execution or starts a fresh one. */
-export function reuseExecution(existing: ExistingExecution): 'reuse' | 'start' | 'start-fresh' {
+/**
+ * Whether the start resource reuses an existing execution, starts one that only signals the
+ * new WaitCondition with the earlier execution's AMI ('resignal'), or starts an import.
+ * `signalStands` tells whether the WaitCondition the earlier execution signalled still
+ * stands (see signalStillStands); it matters only for a finished import.
+ */
+export function reuseExecution(existing: ExistingExecution, signalStands: boolean): 'reuse' | 'resignal' | 'start' | 'start-fresh' {
   switch (existing) {
     case 'none':
       return 'start';
     case 'running':
-    case 'succeeded-image-present':
-      // A duplicate delivery, or an Update back to properties already imported (a rollback).
+      // A duplicate delivery: the running execution signals when it ends.
       return 'reuse';
+    case 'succeeded-image-present':
+      // The rollback of a failed update finds its WaitCondition standing; a revert, or a
+      // redeploy after a rollback, makes a new one of the same logical ID, which nothing
+      // would signal.
+      return signalStands ? 'reuse' : 'resignal';
     case 'succeeded-image-gone':
     case 'ended-otherwise':
       // The earlier import failed, was stopped, or its AMI was destroyed: import again.
@@ -323,18 +347,35 @@ export function causeMessage(error: string | undefined, cause: string | undefine
 }
 
 /**
- * Whether SignalResource failed because the WaitCondition is not there (yet): the
- * execution can end before CloudFormation has created it.
+ * What a WaitCondition is, as CloudFormation itself reports it (never read from an error's
+ * wording): 'waiting' for a signal, 'not-yet' created (its stack is still being created or
+ * updated), or 'done' (signalled, failed, deleted, or its stack no longer changes).
  */
-export function isSignalTargetMissing(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /does not exist|not found/i.test(message) && !/stack .*does not exist/i.test(message);
+export type SignalTarget = 'waiting' | 'not-yet' | 'done';
+
+/** Stack statuses in which CloudFormation may still create a resource of the template. */
+const CREATING_STACK_STATUSES = new Set(['CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'REVIEW_IN_PROGRESS', 'IMPORT_IN_PROGRESS']);
+
+/**
+ * The WaitCondition's state from DescribeStackResource's `ResourceStatus` (undefined when
+ * CloudFormation did not describe it) and, in that case, DescribeStacks' `StackStatus`
+ * (undefined when the stack is gone). Only CREATE_IN_PROGRESS takes a signal.
+ */
+export function signalTarget(resourceStatus: string | undefined, stackStatus: string | undefined): SignalTarget {
+  if (resourceStatus !== undefined) {
+    return resourceStatus === 'CREATE_IN_PROGRESS' ? 'waiting' : 'done';
+  }
+  return stackStatus !== undefined && CREATING_STACK_STATUSES.has(stackStatus) ? 'not-yet' : 'done';
 }
 
-/** Whether SignalResource failed because the WaitCondition no longer waits (already signalled, or deleted with its stack). */
-export function isSignalTargetDone(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /not in (a )?(CREATE_IN_PROGRESS|an? .*IN_PROGRESS)|already|stack .*does not exist/i.test(message);
+/**
+ * Whether a WaitCondition that an earlier execution signalled still stands: only then may a
+ * start request reuse that execution. Any other answer (absent, deleted, failed, still
+ * waiting, unknown) means CloudFormation will wait for a signal that only a new execution
+ * sends.
+ */
+export function signalStillStands(resourceStatus: string | undefined): boolean {
+  return resourceStatus === 'CREATE_COMPLETE' || resourceStatus === 'UPDATE_COMPLETE';
 }
 
 /** One launch permission, in ModifyImageAttribute's terms. */

@@ -24,6 +24,8 @@ import {
   RegisterImageCommand,
   RegisterImageCommandInput,
   DescribeSnapshotsCommand,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
   Snapshot,
   Tag,
 } from '@aws-sdk/client-ec2';
@@ -39,6 +41,19 @@ function ec2(): EC2Client {
   // The endpoint comes from the standard configuration (AWS_ENDPOINT_URL_EC2 included).
   client ??= new EC2Client({ maxAttempts: MAX_ATTEMPTS, retryMode: 'standard' });
   return client;
+}
+
+/**
+ * The key EBS encryption by default uses in this account and Region, or undefined when it is
+ * off: an unencrypted import's AMI comes out encrypted with it.
+ */
+export async function defaultEbsKey(): Promise<string | undefined> {
+  const on = await ec2().send(new GetEbsEncryptionByDefaultCommand({}));
+  if (!on.EbsEncryptionByDefault) {
+    return undefined;
+  }
+  const key = await ec2().send(new GetEbsDefaultKmsKeyIdCommand({}));
+  return key.KmsKeyId ?? 'alias/aws/ebs';
 }
 
 export async function importImage(input: ImportImageCommandInput): Promise<string> {

@@ -6,7 +6,7 @@
  * the task by the execution's own history, the AMI by its ID and the snapshots by the
  * AMI's block device mappings and the execution's output.
  */
-import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
+import * as cfn from './cloudformation';
 import {
   classifySnapshotTask,
   classifyTask,
@@ -24,6 +24,7 @@ import {
   parseResultProperties,
   removedTagKeys,
   reuseExecution,
+  signalStillStands,
   userTags,
   wireSeconds,
 } from './decisions';
@@ -36,7 +37,6 @@ import {
   ATTR_IMPORT_TASK_ID,
   ATTR_SNAPSHOT_IDS,
   ExecutionInput,
-  ExecutionOutcome,
   REMOVAL_DESTROY,
   TAG_STACK_ID,
   WireProperties,
@@ -105,7 +105,7 @@ async function existing(arn: string): Promise<ExistingExecution> {
     return 'running';
   }
   if (execution.status === 'SUCCEEDED') {
-    const imageId = outcomeOf(execution)?.ImageId;
+    const imageId = sfn.outcomeOf(execution)?.ImageId;
     return imageId && await ec2.describeImage(imageId) ? 'succeeded-image-present' : 'succeeded-image-gone';
   }
   return 'ended-otherwise';
@@ -116,12 +116,25 @@ async function begin(event: CustomResourceEvent, props: WireProperties): Promise
   if (!stateMachineArn || !props.WaitConditionId) {
     throw new Error('The custom resource properties StateMachineArn and WaitConditionId must be set.');
   }
-  let name = executionName(event.StackId, event.LogicalResourceId, props.WaitConditionId);
-  let decision = reuseExecution(await existing(sfn.executionArn(stateMachineArn, name)));
-  if (decision === 'start-fresh') {
+  const waitConditionId = props.WaitConditionId;
+  const decide = async (arn: string) => {
+    const found = await existing(arn);
+    // Only a finished import asks whether the WaitCondition it signalled still stands.
+    const stands = found === 'succeeded-image-present' && signalStillStands(await cfn.resourceStatus(event.StackId, waitConditionId));
+    return reuseExecution(found, stands);
+  };
+  const earlier = sfn.executionArn(stateMachineArn, executionName(event.StackId, event.LogicalResourceId, waitConditionId));
+  let decision = await decide(earlier);
+  let name = executionName(event.StackId, event.LogicalResourceId, waitConditionId);
+  let reuseOf: string | undefined;
+  if (decision === 'resignal') {
+    // This request's own execution, which signals the new WaitCondition with the AMI already made.
+    reuseOf = earlier;
+    name = executionName(event.StackId, event.LogicalResourceId, waitConditionId, event.RequestId);
+  } else if (decision === 'start-fresh') {
     // The earlier import of these properties failed or its AMI is gone: this request's own attempt.
-    name = executionName(event.StackId, event.LogicalResourceId, props.WaitConditionId, event.RequestId);
-    decision = reuseExecution(await existing(sfn.executionArn(stateMachineArn, name)));
+    name = executionName(event.StackId, event.LogicalResourceId, waitConditionId, event.RequestId);
+    decision = await decide(sfn.executionArn(stateMachineArn, name));
     if (decision === 'start-fresh') {
       throw new Error(`The import's execution ${name} for this request already ended without an AMI; deploy again to retry.`);
     }
@@ -137,14 +150,15 @@ async function begin(event: CustomResourceEvent, props: WireProperties): Promise
   const input: ExecutionInput = {
     StackId: event.StackId,
     LogicalResourceId: event.LogicalResourceId,
-    WaitConditionId: props.WaitConditionId,
+    WaitConditionId: waitConditionId,
     ClientToken: clientToken(arn),
     Deadline: importDeadline(Date.now(), waitSeconds, pollSeconds).toISOString(),
     PollIntervalSeconds: pollSeconds,
     Properties: properties as unknown as WireProperties,
+    ReuseExecutionArn: reuseOf,
   };
   const started = await sfn.startExecution(stateMachineArn, name, input);
-  log({ message: 'execution started', executionArn: started });
+  log({ message: reuseOf ? 'execution started to signal the new WaitCondition with the earlier AMI' : 'execution started', executionArn: started, reused: reuseOf });
   return { PhysicalResourceId: started, Data: { [ATTR_EXECUTION_ARN]: started } };
 }
 
@@ -162,7 +176,7 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
   }
   const destroy = props.RemovalPolicy === REMOVAL_DESTROY;
   if (execution.status === 'SUCCEEDED') {
-    const outcome = outcomeOf(execution);
+    const outcome = sfn.outcomeOf(execution);
     if (destroy && outcome?.ImageId) {
       await destroyImage(event.StackId, outcome.ImageId, outcome.SnapshotIds ?? []);
     }
@@ -306,7 +320,7 @@ export async function resultResource(event: CustomResourceEvent): Promise<Resour
     case 'Delete': {
       if (props.RemovalPolicy === REMOVAL_DESTROY && isImageId(event.PhysicalResourceId)) {
         const execution = await sfn.describeExecution(props.ExecutionArn);
-        const recorded = execution ? outcomeOf(execution) : undefined;
+        const recorded = execution ? sfn.outcomeOf(execution) : undefined;
         const snapshots = recorded?.ImageId === event.PhysicalResourceId ? recorded.SnapshotIds ?? [] : [];
         await destroyImage(event.StackId, event.PhysicalResourceId, snapshots);
       }
@@ -344,7 +358,7 @@ async function report(executionArn: string): Promise<ResourceAnswer> {
   if (execution.status === 'FAILED') {
     throw new Error(causeMessage(execution.error, execution.cause));
   }
-  const outcome = outcomeOf(execution);
+  const outcome = sfn.outcomeOf(execution);
   if (execution.status !== 'SUCCEEDED' || outcome?.Outcome !== 'completed' || !outcome.ImageId) {
     throw new Error(outcome?.Reason ?? `The import's execution ${executionArn} ended ${execution.status ?? 'without a status'} before the import finished.`);
   }
@@ -357,14 +371,6 @@ async function report(executionArn: string): Promise<ResourceAnswer> {
       [ATTR_IMPORT_TASK_ID]: outcome.ImportTaskId ?? '',
     },
   };
-}
-
-function outcomeOf(execution: DescribeExecutionCommandOutput): ExecutionOutcome | undefined {
-  try {
-    return execution.output ? JSON.parse(execution.output) as ExecutionOutcome : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // ------------------------------------------------------------------ destroying an import's outputs

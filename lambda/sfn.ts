@@ -13,6 +13,8 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 
+import type { ExecutionOutcome } from '../src/private/contract';
+
 const MAX_ATTEMPTS = 8;
 /** Pages of history read at most when looking for the import task ID (1,000 events a page). */
 const MAX_HISTORY_PAGES = 20;
@@ -55,6 +57,15 @@ export async function startExecution(stateMachineArn: string, name: string, inpu
       return executionArn(stateMachineArn, name);
     }
     throw error;
+  }
+}
+
+/** What an execution returned, or undefined when it returned nothing readable. */
+export function outcomeOf(execution: DescribeExecutionCommandOutput): ExecutionOutcome | undefined {
+  try {
+    return execution.output ? JSON.parse(execution.output) as ExecutionOutcome : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,17 +9,17 @@ import * as cfn from './cloudformation';
 import {
   causeMessage,
   classifyTask,
+  clientToken,
   copyFailureReason,
   copyRequest,
   copyTimeoutReason,
+  defaultEncryptionConflict,
   DEFAULT_POLL_INTERVAL_SECONDS,
   DEFAULT_WAIT_TIMEOUT_SECONDS,
   failureReason,
   importImageInput,
   isIamPropagationError,
   isQuotaError,
-  isSignalTargetDone,
-  isSignalTargetMissing,
   classifySnapshotTask,
   importSnapshotInputs,
   isSnapshotRoute,
@@ -168,43 +168,59 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
       throw new Error(nameTakenReason(props.ImageName, taken.ImageId));
     }
   }
+  const conflict = props.Encrypted === 'true' ? undefined : defaultEncryptionConflict(props, await ec2.defaultEbsKey());
+  if (conflict) {
+    throw new Error(conflict);
+  }
   let importTaskId: string;
   let snapshotTaskIds: string[] | undefined;
+  // The token comes from this execution's own ARN (the context object's, not the input's): an
+  // execution can only ever be handed back a task it started itself, whatever its input says.
+  const token = clientToken(event.ExecutionArn);
+  // On the snapshot route, the tasks started so far: recorded in every answer, so that a refusal
+  // halfway leaves none unrecorded (the next attempt sends the same tokens and gets them back).
+  const started: string[] = [];
   try {
     if (isSnapshotRoute(props)) {
-      // One task per disk, all at once; a retry after a refusal sends the same tokens, so the tasks already started are returned, not doubled.
-      snapshotTaskIds = [];
-      for (const input of importSnapshotInputs(props, state.ClientToken, state.StackId)) {
-        snapshotTaskIds.push(await ec2.importSnapshot(input));
+      snapshotTaskIds = started;
+      for (const input of importSnapshotInputs(props, token, state.StackId)) {
+        started.push(await ec2.importSnapshot(input));
       }
-      importTaskId = snapshotTaskIds[0];
+      importTaskId = started[0];
     } else {
-      importTaskId = await ec2.importImage(importImageInput(props, state.ClientToken, state.StackId));
+      importTaskId = await ec2.importImage(importImageInput(props, token, state.StackId));
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    const partial = started.length > 0 ? { ImportTaskId: started[0], ImportTaskIds: [...started] } : {};
+    const giveUp = async (reason: string): Promise<never> => {
+      // Nothing will poll the disks' tasks already started: cancel them, so that no snapshot is made that nothing owns.
+      await cancelStarted(started, 'cdk-vm-import: the import could not start every disk');
+      throw new Error(reason);
+    };
     if (isQuotaError(error)) {
       if (Date.now() >= Date.parse(state.Deadline)) {
-        throw new Error(truncate(
+        return giveUp(truncate(
           `EC2 kept refusing to start the import until its timeout ran out: ${message} ` +
           'Too many imports run at once in this account and Region: import fewer at a time, or raise the timeout.',
         ));
       }
-      log({ message: 'import quota full, waiting', attempt: attempts + 1, reason: message });
-      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message };
+      log({ message: 'import quota full, waiting', attempt: attempts + 1, reason: message, started });
+      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message, ...partial };
     }
     if (isIamPropagationError(error)) {
       if (waitedSeconds(attempts + 1) > iamPropagationBudgetSeconds()) {
-        throw new Error(truncate(
+        return giveUp(truncate(
           `ImportImage kept failing for ${waitedSeconds(attempts)} s: ${message} ` +
           `Check that the role '${props.RoleName}' exists, trusts vmie.amazonaws.com with sts:ExternalId 'vmimport', ` +
           'can read the disk image (s3:GetObject, s3:GetBucketLocation, s3:ListBucket) and use the KMS key, ' +
           'and that the caller may iam:PassRole it.',
         ));
       }
-      log({ message: 'import role not usable yet, retrying', attempt: attempts + 1 });
-      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message };
+      log({ message: 'import role not usable yet, retrying', attempt: attempts + 1, started });
+      return { Started: false, Attempts: attempts + 1, RetrySeconds: retryDelaySeconds(attempts), Reason: message, ...partial };
     }
+    await cancelStarted(started, 'cdk-vm-import: the import could not start every disk');
     throw error;
   }
   // The start resource may have been deleted (and this execution stopped) while ImportImage
@@ -213,9 +229,7 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
   const self = await sfn.describeExecution(event.ExecutionArn).catch(() => undefined);
   if (self && self.status !== 'RUNNING') {
     log({ message: 'execution stopped while the import started; cancelling it', importTaskId });
-    for (const id of snapshotTaskIds ?? [importTaskId]) {
-      await ec2.cancelImportTask(id, 'cdk-vm-import: the import was stopped').catch(() => undefined);
-    }
+    await cancelStarted(snapshotTaskIds ?? [importTaskId], 'cdk-vm-import: the import was stopped');
   }
   log({ message: 'import started', importTaskId, attempts: attempts + 1 });
   const identity = { stackId: state.StackId, logicalResourceId: state.LogicalResourceId, importTaskId };
@@ -230,6 +244,13 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
     OutputTags: copy ? libraryTags(identity) : resourceTags(props, identity),
     Copy: copy,
   };
+}
+
+/** Cancels tasks that nothing will poll; a task that has already ended is not an error. */
+async function cancelStarted(taskIds: string[], reason: string): Promise<void> {
+  for (const id of taskIds) {
+    await ec2.cancelImportTask(id, reason).catch((error: Error) => log({ message: 'not cancelled', importTaskId: id, reason: error.message }));
+  }
 }
 
 /**
@@ -427,23 +448,44 @@ export function executionOutcome(kind: StepEvent['Outcome'], state: ExecutionSta
 
 /**
  * Signals the WaitCondition, whatever the outcome: the result resource after it reports
- * the outcome with its full reason (SignalResource carries no reason of its own).
+ * the outcome with its full reason (SignalResource carries no reason of its own). Whether
+ * the WaitCondition waits is CloudFormation's answer, asked before and, when the signal is
+ * refused, after it: never read from an error's wording.
  */
 async function signalStep(event: StepEvent): Promise<ExecutionOutcome> {
   const state = event.State;
-  const outcome = executionOutcome(event.Outcome, state);
-  try {
-    await cfn.signalSuccess(state.StackId, state.WaitConditionId, outcome.ImportTaskId ?? 'not-started');
-  } catch (error) {
-    if (isSignalTargetMissing(error)) {
-      // The execution can end before CloudFormation has created the WaitCondition: retried by the state machine.
-      throw Object.assign(new Error(`The WaitCondition ${state.WaitConditionId} does not exist yet: ${(error as Error).message}`), { name: 'WaitConditionNotReady' });
+  const outcome = state.ReuseExecutionArn ? await reusedOutcome(state.ReuseExecutionArn, event.ExecutionArn) : executionOutcome(event.Outcome, state);
+  const target = await cfn.waitConditionState(state.StackId, state.WaitConditionId);
+  if (target === 'not-yet') {
+    // The execution can end before CloudFormation has created the WaitCondition: retried by the state machine.
+    throw Object.assign(new Error(`The WaitCondition ${state.WaitConditionId} does not exist yet and its stack is still changing.`), { name: 'WaitConditionNotReady' });
+  }
+  if (target === 'waiting') {
+    try {
+      await cfn.signalSuccess(state.StackId, state.WaitConditionId, outcome.ImportTaskId ?? 'not-started');
+    } catch (error) {
+      if (await cfn.waitConditionState(state.StackId, state.WaitConditionId) !== 'done') {
+        throw error;
+      }
+      log({ message: 'the WaitCondition stopped waiting as it was signalled; not signalled', waitConditionId: state.WaitConditionId, reason: (error as Error).message });
     }
-    if (!isSignalTargetDone(error)) {
-      throw error;
-    }
-    log({ message: 'the WaitCondition no longer waits; not signalled', waitConditionId: state.WaitConditionId, reason: (error as Error).message });
+  } else {
+    log({ message: 'the WaitCondition no longer waits; not signalled', waitConditionId: state.WaitConditionId });
   }
   log({ message: 'import finished', ...outcome, pollIntervalSeconds: wireSeconds(state.Properties.PollIntervalSeconds, DEFAULT_POLL_INTERVAL_SECONDS) });
   return outcome;
+}
+
+/**
+ * The outcome of the earlier execution whose AMI a new WaitCondition of the same
+ * properties gets: only an execution of this execution's own state machine counts.
+ */
+async function reusedOutcome(reusedArn: string, executionArn: string): Promise<ExecutionOutcome> {
+  const machine = (arn: string) => arn.split(':').slice(0, 7).join(':');
+  const execution = machine(reusedArn) === machine(executionArn) ? await sfn.describeExecution(reusedArn) : undefined;
+  const outcome = execution?.status === 'SUCCEEDED' ? sfn.outcomeOf(execution) : undefined;
+  if (outcome?.Outcome !== 'completed' || !outcome.ImageId) {
+    return { Outcome: 'failed', Reason: `The earlier import ${reusedArn} of these properties is gone or did not complete; deploy again to import anew.` };
+  }
+  return { Outcome: 'completed', ImportTaskId: outcome.ImportTaskId, ImageId: outcome.ImageId, SnapshotIds: outcome.SnapshotIds };
 }

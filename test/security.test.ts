@@ -134,6 +134,10 @@ describe('engine permissions', () => {
   const task = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':import-image-task/*']] };
   const snapshotTask = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':import-snapshot-task/*']] };
   const ownedByThisStack = { 'aws:ResourceTag/cdk-vm-import:stack-id': { Ref: 'AWS::StackId' } };
+  const tagConditions = {
+    StringEquals: { 'aws:RequestTag/cdk-vm-import:stack-id': { Ref: 'AWS::StackId' } },
+    StringEqualsIfExists: ownedByThisStack,
+  };
 
   test('the function\'s EC2 statements: tagging and removing only what carries this stack\'s tag, which it cannot add', () => {
     const ec2 = statements().filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ec2:')));
@@ -141,7 +145,10 @@ describe('engine permissions', () => {
       {
         Sid: 'DescribeImports',
         Effect: 'Allow',
-        Action: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImportSnapshotTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots'],
+        Action: [
+          'ec2:DescribeImportImageTasks', 'ec2:DescribeImportSnapshotTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots',
+          'ec2:GetEbsEncryptionByDefault', 'ec2:GetEbsDefaultKmsKeyId',
+        ],
         Resource: '*',
       },
       { Sid: 'StartImports', Effect: 'Allow', Action: ['ec2:ImportImage', 'ec2:ImportSnapshot'], Resource: '*' },
@@ -186,9 +193,14 @@ describe('engine permissions', () => {
     expect(pass).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^CdkVmImportSharedRole[0-9A-F]{8}$/), 'Arn'] } }]);
   });
 
-  test('cloudformation:SignalResource only on this stack', () => {
+  test('cloudformation:SignalResource, and the two reads that tell whether a WaitCondition waits, only on this stack', () => {
     const signal = statements().filter((s) => JSON.stringify(s.Action).includes('cloudformation:'));
-    expect(signal).toEqual([{ Sid: 'SignalThisStacksWaitConditions', Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: { Ref: 'AWS::StackId' } }]);
+    expect(signal).toEqual([{
+      Sid: 'SignalThisStacksWaitConditions',
+      Effect: 'Allow',
+      Action: ['cloudformation:SignalResource', 'cloudformation:DescribeStackResource', 'cloudformation:DescribeStacks'],
+      Resource: { Ref: 'AWS::StackId' },
+    }]);
   });
 
   test('the function writes logs only to the engine\'s log group', () => {
@@ -240,11 +252,12 @@ describe('engine permissions', () => {
     const byJson = (list: any[]) => [...list].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
     expect(byJson(ec2)).toEqual(byJson([
       { Effect: 'Allow', Action: 'ec2:DescribeImportImageTasks', Resource: '*' },
-      { Effect: 'Allow', Action: 'ec2:createTags', Resource: image },
+      // Tagging only with this stack's tag in the request, and never what another stack's engine tagged.
+      { Effect: 'Allow', Action: 'ec2:createTags', Resource: image, Condition: tagConditions },
       // CopyImage (with a name) and its poll; the copy is tagged as it is made, with the createTags above.
       { Effect: 'Allow', Action: 'ec2:DescribeImages', Resource: '*' },
       { Effect: 'Allow', Action: 'ec2:CopyImage', Resource: [image, snapshot] },
-      { Effect: 'Allow', Action: 'ec2:createTags', Resource: snapshot },
+      { Effect: 'Allow', Action: 'ec2:createTags', Resource: snapshot, Condition: tagConditions },
     ]));
     expect(document.filter((st) => JSON.stringify(st.Action).includes('lambda:'))).toEqual([{
       Effect: 'Allow',

@@ -154,13 +154,22 @@ export interface ExecutionInput {
   /** The start resource's logical ID. */
   readonly LogicalResourceId: string;
   readonly WaitConditionId: string;
-  /** ImportImage's idempotency token. */
+  /**
+   * ImportImage's idempotency token, for the record: the start step derives the token it
+   * sends from the execution's own ARN, never from this input.
+   */
   readonly ClientToken: string;
   /** When the import's wait runs out, ISO 8601. */
   readonly Deadline: string;
   readonly PollIntervalSeconds: number;
   /** The start resource's properties, as CloudFormation delivered them. */
   readonly Properties: WireProperties;
+  /**
+   * Set when these properties were imported before and the AMI still exists, but
+   * CloudFormation made a new WaitCondition for them (a revert, or a redeploy after a
+   * rollback): this execution imports nothing and signals it with that execution's outcome.
+   */
+  readonly ReuseExecutionArn?: string;
 }
 
 /** What the start step returns into the execution's state (at `$.Import`). */

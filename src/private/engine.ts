@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -83,6 +83,10 @@ export class VmImportEngine extends Construct {
 
     this.logEncryptionKey = settings.logEncryptionKey ?? this.createLogKey();
     this.logGroup = new logs.LogGroup(this, 'Logs', {
+      // Under /aws/vendedlogs/, so that the state machine's log delivery does not grow the account's CloudWatch Logs
+      // resource policy (5,120 characters) with each stack; the stack's own ID makes the name unique, also for a stack
+      // made again with the name of one whose retained log group is still there.
+      logGroupName: Fn.join('', ['/aws/vendedlogs/states/cdk-vm-import/', Aws.STACK_NAME, '-', Fn.select(2, Fn.split('/', Aws.STACK_ID))]),
       retention: logs.RetentionDays.ONE_YEAR,
       encryptionKey: this.logEncryptionKey,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -96,7 +100,8 @@ export class VmImportEngine extends Construct {
     grantHandlerEc2(this.handlerRole);
     this.handlerRole.addToPolicy(new iam.PolicyStatement({
       sid: 'SignalThisStacksWaitConditions',
-      actions: ['cloudformation:SignalResource'],
+      // Whether a WaitCondition waits is asked of CloudFormation before it is signalled.
+      actions: ['cloudformation:SignalResource', 'cloudformation:DescribeStackResource', 'cloudformation:DescribeStacks'],
       resources: [Aws.STACK_ID],
     }));
     if (settings.vpc) {
@@ -212,8 +217,14 @@ export class VmImportEngine extends Construct {
         ...extra,
       }),
       resultPath,
-    });
+      // Lambda's own errors, throttling and timeouts included (the CDK default leaves out the last two): every step is idempotent.
+      retryOnServiceExceptions: false,
+    }).addRetry(LAMBDA_RETRY);
     const retryEc2 = (task: tasks.CallAwsService) => task.addRetry({
+      // What retrying cannot fix fails at once (named as Step Functions documents its SDK errors; where EC2's differ, the next retrier takes them).
+      errors: EC2_PERMANENT_ERRORS,
+      maxAttempts: 0,
+    }).addRetry({
       // Throttling, 5xx and other transient EC2 errors.
       errors: ['States.TaskFailed'],
       interval: Duration.seconds(5),
@@ -239,14 +250,10 @@ export class VmImportEngine extends Construct {
     const snapshotArn = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::snapshot/*`;
 
     const failed = sfn.Fail.jsonPath(this, 'ImportFailed', { error: 'VmImportFailed', causePath: '$.Outcome.Reason' });
-    const signal = (id: string, outcome: string) => step(id, STEP_SIGNAL, '$.Outcome', { Outcome: outcome }).addRetry({
-      // The execution can end before CloudFormation has created the WaitCondition.
-      errors: ['WaitConditionNotReady'],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxDelay: Duration.minutes(1),
-      maxAttempts: 15,
-    });
+    // The last step of every path: as hard to stop as the first. Whether the WaitCondition waits is CloudFormation's answer.
+    const signal = (id: string, outcome: string) => step(id, STEP_SIGNAL, '$.Outcome', { Outcome: outcome })
+      .addRetry(SIGNAL_NOT_READY_RETRY)
+      .addRetry(SIGNAL_ERROR_RETRY);
     const signalFailed = signal('SignalFailed', 'failed').next(failed);
     const signalError = signal('SignalError', 'error').next(failed);
     const catchAll = { resultPath: '$.Error' };
@@ -255,9 +262,7 @@ export class VmImportEngine extends Construct {
     const named = this.copyStates(step, retryEc2, {
       task0, imageArn, snapshotArn, succeeded, signalFailed, signalError, catchAll, pollWaitState, describeForPoll,
     });
-    const tagSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagSnapshots', {
-      service: 'ec2',
-      action: 'createTags',
+    const tagSnapshots = retryEc2(new TagCall(this, 'TagSnapshots', {
       parameters: {
         Resources: sfn.JsonPath.listAt(`${task0}.SnapshotDetails[*].SnapshotId`),
         Tags: sfn.JsonPath.listAt('$.Import.OutputTags'),
@@ -265,9 +270,7 @@ export class VmImportEngine extends Construct {
       iamResources: [snapshotArn],
       resultPath: sfn.JsonPath.DISCARD,
     })).addCatch(signalError, catchAll);
-    const tagImage = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagImage', {
-      service: 'ec2',
-      action: 'createTags',
+    const tagImage = retryEc2(new TagCall(this, 'TagImage', {
       parameters: {
         Resources: sfn.JsonPath.array(sfn.JsonPath.stringAt(`${task0}.ImageId`)),
         Tags: sfn.JsonPath.listAt('$.Import.OutputTags'),
@@ -306,9 +309,7 @@ export class VmImportEngine extends Construct {
       .when(sfn.Condition.stringEquals('$.Poll.Status', 'completed'), register)
       .when(sfn.Condition.stringEquals('$.Poll.Status', 'failed'), signalFailed)
       .otherwise(snapshotWait);
-    const tagNewSnapshots = retryEc2(tasks.CallAwsService.jsonPath(this, 'TagImportedSnapshots', {
-      service: 'ec2',
-      action: 'createTags',
+    const tagNewSnapshots = retryEc2(new TagCall(this, 'TagImportedSnapshots', {
       parameters: { Resources: sfn.JsonPath.listAt('$.Poll.Untagged'), Tags: sfn.JsonPath.listAt('$.Import.OutputTags') },
       iamResources: [snapshotArn],
       resultPath: sfn.JsonPath.DISCARD,
@@ -321,10 +322,14 @@ export class VmImportEngine extends Construct {
     const start = step('StartImport', STEP_START, '$.Import').addCatch(signalError, catchAll);
     const queueWait = sfn.Wait.jsonPath(this, 'WaitToStart', { time: sfn.WaitTime.secondsPath('$.Import.RetrySeconds') });
     queueWait.next(start);
-    return start.next(new sfn.Choice(this, 'Started')
+    start.next(new sfn.Choice(this, 'Started')
       .when(sfn.Condition.and(sfn.Condition.booleanEquals('$.Import.Started', true), sfn.Condition.isPresent('$.Import.ImportTaskIds')), snapshotWait)
       .when(sfn.Condition.booleanEquals('$.Import.Started', true), pollWait)
       .otherwise(queueWait));
+    // These properties were imported before and CloudFormation made a new WaitCondition for them: signal it with that AMI.
+    return new sfn.Choice(this, 'ImportedBefore')
+      .when(sfn.Condition.isPresent('$.ReuseExecutionArn'), succeeded)
+      .otherwise(start);
   }
 
   /**
@@ -333,7 +338,7 @@ export class VmImportEngine extends Construct {
    * removes the imported AMI. Without one, straight to the signal.
    */
   private copyStates(
-    step: (id: string, name: string, resultPath: string) => tasks.LambdaInvoke,
+    step: (id: string, name: string, resultPath: string) => sfn.TaskStateBase,
     retryEc2: (task: tasks.CallAwsService) => sfn.TaskStateBase,
     c: {
       task0: string;
@@ -481,6 +486,69 @@ export class VmImportEngine extends Construct {
 }
 
 /**
+ * A CreateTags call of the state machine. Its role may tag only with this stack's tag in
+ * the request, and never a resource that another stack's engine already tagged: what it
+ * tags are the outputs of the import tasks this execution started (their client tokens
+ * derive from its own ARN), and these conditions hold even if a step named anything else.
+ */
+class TagCall extends tasks.CallAwsService {
+  constructor(scope: Construct, id: string, props: Omit<tasks.CallAwsServiceJsonPathProps, 'service' | 'action'>) {
+    super(scope, id, { ...props, service: 'ec2', action: 'createTags' });
+    for (const statement of this.taskPolicies ?? []) {
+      statement.addCondition('StringEquals', { [`aws:RequestTag/${TAG_STACK_ID}`]: Aws.STACK_ID });
+      statement.addCondition('StringEqualsIfExists', { [`aws:ResourceTag/${TAG_STACK_ID}`]: Aws.STACK_ID });
+    }
+  }
+}
+
+/**
+ * The retry of every Lambda step: Lambda's service errors, throttling and timeouts. The
+ * steps are idempotent (client tokens, lookups before changes), so a retry repeats nothing.
+ */
+const LAMBDA_RETRY: sfn.RetryProps = {
+  errors: [
+    'Lambda.ClientExecutionTimeoutException', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException',
+    'Lambda.TooManyRequestsException', 'Lambda.Unknown', 'Sandbox.Timedout', 'States.Timeout',
+  ],
+  interval: Duration.seconds(2),
+  backoffRate: 2,
+  maxDelay: Duration.minutes(1),
+  maxAttempts: 8,
+};
+
+/**
+ * The signal step while CloudFormation has not created the WaitCondition yet (its stack
+ * still changing): 5 s doubling to 5 minutes, 160 attempts, longer than the 12 hours a
+ * WaitCondition can wait. A stack that stops changing ends it at the next attempt.
+ */
+export const SIGNAL_NOT_READY_RETRY: sfn.RetryProps = {
+  errors: ['WaitConditionNotReady'],
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxDelay: Duration.minutes(5),
+  maxAttempts: 160,
+};
+
+/** The signal step on any other error (CloudFormation throttling or refusing, the function failing): about 80 minutes of attempts. */
+export const SIGNAL_ERROR_RETRY: sfn.RetryProps = {
+  errors: ['States.ALL'],
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxDelay: Duration.minutes(2),
+  maxAttempts: 40,
+};
+
+/**
+ * EC2 errors that retrying cannot fix, in Step Functions' documented naming of SDK
+ * integration errors (`Ec2.<Code>Exception`).
+ */
+const EC2_PERMANENT_ERRORS = [
+  'Ec2.UnauthorizedOperationException', 'Ec2.AuthFailureException', 'Ec2.InvalidParameterValueException',
+  'Ec2.InvalidParameterCombinationException', 'Ec2.MissingParameterException', 'Ec2.InvalidParameterException',
+  'Ec2.InvalidAMINameDuplicateException', 'Ec2.InvalidAMINameMalformedException',
+];
+
+/**
  * The EC2 actions the function calls. Its destructive actions need this stack's tag on the
  * resource, and its tagging actions can neither add that tag nor reach a resource without
  * it; only the state machine tags a new import's AMI and snapshots with it, and only the
@@ -497,8 +565,11 @@ function grantHandlerEc2(role: iam.Role): void {
 
   role.addToPolicy(new iam.PolicyStatement({
     sid: 'DescribeImports',
-    // Describe actions have no resource-level permissions.
-    actions: ['ec2:DescribeImportImageTasks', 'ec2:DescribeImportSnapshotTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots'],
+    // Describe and Get actions have no resource-level permissions (EBS encryption by default is read before an unencrypted import).
+    actions: [
+      'ec2:DescribeImportImageTasks', 'ec2:DescribeImportSnapshotTasks', 'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots',
+      'ec2:GetEbsEncryptionByDefault', 'ec2:GetEbsDefaultKmsKeyId',
+    ],
     resources: ['*'],
   }));
   role.addToPolicy(new iam.PolicyStatement({

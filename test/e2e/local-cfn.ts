@@ -1,9 +1,12 @@
 /**
- * A local CloudFormation endpoint (query protocol) on 127.0.0.1 for the one call the
- * engine makes, `SignalResource`, and a receiver for custom resource responses (the
- * pre-signed ResponseURL's PUT). A WaitCondition exists only once the test says
- * CloudFormation created it; signalling one that does not exist (yet) is an error, as is
- * signalling one that no longer waits.
+ * A local CloudFormation endpoint (query protocol) on 127.0.0.1 for the calls the engine
+ * makes, `SignalResource`, `DescribeStackResource` and `DescribeStacks`, and a receiver for
+ * custom resource responses (the pre-signed ResponseURL's PUT). A WaitCondition exists only
+ * once the test says CloudFormation created it (CREATE_IN_PROGRESS until signalled, then
+ * CREATE_COMPLETE); a stack is CREATE_IN_PROGRESS until the test sets its status. Refusals
+ * are ValidationErrors worded as CloudFormation words them where that is known (a stack no
+ * longer in progress: "Stack arn:… is in UPDATE_COMPLETE state and cannot be signaled"); the
+ * engine reads only their code and asks for the state itself.
  */
 import * as http from 'http';
 import { AddressInfo } from 'net';
@@ -38,8 +41,14 @@ export class LocalCloudFormation {
   public signalAttempts = 0;
   /** Custom resource responses received, with the raw body's size in bytes. */
   public readonly responses: ReceivedResponse[] = [];
-  /** `${stackId}|${logicalId}` of WaitConditions in CREATE_IN_PROGRESS. */
-  private readonly waiting = new Set<string>();
+  /** `${stackId}|${logicalId}` of the WaitConditions that exist, with their ResourceStatus. */
+  public readonly resources = new Map<string, string>();
+  /** Stack statuses by stack ID (a stack absent here is CREATE_IN_PROGRESS; `null`: deleted). */
+  public readonly stacks = new Map<string, string | null>();
+  /** DescribeStackResource and DescribeStacks calls received. */
+  public describeCalls = 0;
+  /** The next this many requests (of any action) are answered with a Throttling error. */
+  public throttleNext = 0;
   private readonly server: http.Server;
 
   private constructor() {
@@ -73,13 +82,33 @@ export class LocalCloudFormation {
 
   /** CloudFormation creates the WaitCondition: from now on it takes a signal. */
   public createWaitCondition(stackId: string, logicalId: string): void {
-    this.waiting.add(`${stackId}|${logicalId}`);
+    this.resources.set(`${stackId}|${logicalId}`, 'CREATE_IN_PROGRESS');
   }
 
   /** A WaitCondition of the same logical ID made anew (its resource was replaced). */
   public resetWaitCondition(stackId: string, logicalId: string): void {
     const key = `${stackId}|${logicalId}`;
     this.signals.splice(0, this.signals.length, ...this.signals.filter((s) => `${s.stackName}|${s.logicalResourceId}` !== key));
+    this.resources.set(key, 'CREATE_IN_PROGRESS');
+  }
+
+  /** CloudFormation deleted the WaitCondition (a cleanup, a rollback, the stack's deletion). */
+  public deleteWaitCondition(stackId: string, logicalId: string): void {
+    this.resources.delete(`${stackId}|${logicalId}`);
+  }
+
+  /** The WaitCondition's ResourceStatus, or undefined when it does not exist. */
+  public waitConditionStatus(stackId: string, logicalId: string): string | undefined {
+    return this.resources.get(`${stackId}|${logicalId}`);
+  }
+
+  /** The stack's status from now on (null: the stack is deleted). */
+  public setStackStatus(stackId: string, status: string | null): void {
+    this.stacks.set(stackId, status);
+  }
+
+  public stackStatus(stackId: string): string | null {
+    return this.stacks.has(stackId) ? this.stacks.get(stackId)! : 'CREATE_IN_PROGRESS';
   }
 
   public signalsTo(logicalId: string): Signal[] {
@@ -95,32 +124,77 @@ export class LocalCloudFormation {
 
   private query(params: URLSearchParams, res: http.ServerResponse): void {
     const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
-    const fail = (message: string) => {
-      res.writeHead(400, { 'content-type': 'text/xml' });
-      res.end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`);
+    const fail = (message: string, code = 'ValidationError', status = 400) => {
+      res.writeHead(status, { 'content-type': 'text/xml' });
+      res.end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`);
     };
-    if (params.get('Action') !== 'SignalResource') {
-      fail(`Unsupported action ${params.get('Action')}`);
+    const ok = (action: string, result: string) => {
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(`<${action}Response xmlns="${ns}">${result ? `<${action}Result>${result}</${action}Result>` : ''}<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></${action}Response>`);
+    };
+    if (this.throttleNext > 0) {
+      this.throttleNext -= 1;
+      fail('Rate exceeded', 'Throttling');
       return;
+    }
+    const action = params.get('Action');
+    const stackName = params.get('StackName') ?? '';
+    const logicalId = params.get('LogicalResourceId') ?? '';
+    const stackStatus = this.stackStatus(stackName);
+    const key = `${stackName}|${logicalId}`;
+    switch (action) {
+      case 'DescribeStacks':
+        this.describeCalls += 1;
+        if (stackStatus === null) {
+          fail(`Stack with id ${stackName} does not exist`);
+          return;
+        }
+        ok(action, `<Stacks><member><StackId>${stackName}</StackId><StackName>${stackName.split('/')[1] ?? stackName}</StackName>` +
+          `<CreationTime>2026-01-01T00:00:00.000Z</CreationTime><StackStatus>${stackStatus}</StackStatus></member></Stacks>`);
+        return;
+      case 'DescribeStackResource': {
+        this.describeCalls += 1;
+        const status = this.resources.get(key);
+        if (stackStatus === null) {
+          fail(`Stack with id ${stackName} does not exist`);
+          return;
+        }
+        if (!status) {
+          fail(`Resource ${logicalId} does not exist for stack ${stackName}`);
+          return;
+        }
+        ok(action, `<StackResourceDetail><StackName>${stackName}</StackName><StackId>${stackName}</StackId><LogicalResourceId>${logicalId}</LogicalResourceId>` +
+          '<ResourceType>AWS::CloudFormation::WaitCondition</ResourceType><LastUpdatedTimestamp>2026-01-01T00:00:00.000Z</LastUpdatedTimestamp>' +
+          `<ResourceStatus>${status}</ResourceStatus></StackResourceDetail>`);
+        return;
+      }
+      case 'SignalResource':
+        break;
+      default:
+        fail(`Unsupported action ${action}`);
+        return;
     }
     this.signalAttempts += 1;
-    const signal: Signal = {
-      stackName: params.get('StackName') ?? '',
-      logicalResourceId: params.get('LogicalResourceId') ?? '',
-      uniqueId: params.get('UniqueId') ?? '',
-      status: params.get('Status') ?? '',
-    };
-    const key = `${signal.stackName}|${signal.logicalResourceId}`;
-    if (!this.waiting.has(key)) {
-      fail(`Resource ${signal.logicalResourceId} does not exist for stack ${signal.stackName}`);
+    const signal: Signal = { stackName, logicalResourceId: logicalId, uniqueId: params.get('UniqueId') ?? '', status: params.get('Status') ?? '' };
+    if (stackStatus === null) {
+      fail(`Stack with id ${stackName} does not exist`);
       return;
     }
-    if (this.signals.some((s) => `${s.stackName}|${s.logicalResourceId}` === key)) {
-      fail(`Resource ${signal.logicalResourceId} is not in CREATE_IN_PROGRESS state`);
+    if (!stackStatus.endsWith('_IN_PROGRESS')) {
+      fail(`Stack ${stackName} is in ${stackStatus} state and cannot be signaled`);
+      return;
+    }
+    const status = this.resources.get(key);
+    if (!status) {
+      fail(`Resource ${logicalId} does not exist for stack ${stackName}`);
+      return;
+    }
+    if (status !== 'CREATE_IN_PROGRESS') {
+      fail(`Resource ${logicalId} is in ${status} state and cannot be signaled`);
       return;
     }
     this.signals.push(signal);
-    res.writeHead(200, { 'content-type': 'text/xml' });
-    res.end(`<SignalResourceResponse xmlns="${ns}"><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SignalResourceResponse>`);
+    this.resources.set(key, 'CREATE_COMPLETE');
+    ok('SignalResource', '');
   }
 }

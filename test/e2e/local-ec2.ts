@@ -451,6 +451,12 @@ export class LocalEc2 {
    * finds it about to finish: the task completes and the cancel is refused.
    */
   public completeOnCancel = false;
+  /**
+   * EBS encryption by default of the account and Region (GetEbsEncryptionByDefault,
+   * GetEbsDefaultKmsKeyId): off unless set; its key is `alias/aws/ebs` (the AWS managed key)
+   * unless another is named.
+   */
+  public ebsEncryptionByDefault?: { readonly kmsKeyId?: string };
   /** The most tasks that were active at once. */
   public peakActiveTasks = 0;
   private readonly handlers: Readonly<Record<string, ActionHandler>>;
@@ -486,6 +492,8 @@ export class LocalEc2 {
       ImportSnapshot: (p) => this.importSnapshot(p),
       DescribeImportSnapshotTasks: (p) => this.describeImportSnapshotTasks(p),
       RegisterImage: (p) => this.registerImage(p),
+      GetEbsEncryptionByDefault: () => el('ebsEncryptionByDefault', String(!!this.ebsEncryptionByDefault)) + el('sseType', 'sse-ebs'),
+      GetEbsDefaultKmsKeyId: () => el('kmsKeyId', this.ebsEncryptionByDefault?.kmsKeyId ?? 'alias/aws/ebs'),
     };
   }
 

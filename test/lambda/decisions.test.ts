@@ -14,8 +14,6 @@ import {
   isIamPropagationError,
   isImageId,
   isQuotaError,
-  isSignalTargetDone,
-  isSignalTargetMissing,
   isSnapshotInUse,
   MAX_REASON_LENGTH,
   MAX_WAIT_CONDITION_SECONDS,
@@ -25,6 +23,9 @@ import {
   removedTagKeys,
   resourceTags,
   reuseExecution,
+  signalStillStands,
+  signalTarget,
+  defaultEncryptionConflict,
   timeoutReason,
   userTags,
   WAIT_CONDITION_MARGIN_SECONDS,
@@ -304,14 +305,17 @@ describe('tags', () => {
 });
 
 describe('reuseExecution', () => {
-  test.each<[ExistingExecution, string]>([
-    ['none', 'start'],
-    ['running', 'reuse'],
-    ['succeeded-image-present', 'reuse'],
-    ['succeeded-image-gone', 'start-fresh'],
-    ['ended-otherwise', 'start-fresh'],
-  ])('%s → %s', (existing, expected) => {
-    expect(reuseExecution(existing)).toBe(expected);
+  test.each<[ExistingExecution, boolean, string]>([
+    ['none', false, 'start'],
+    ['running', false, 'reuse'],
+    // The rollback of a failed update: the WaitCondition of these properties still stands.
+    ['succeeded-image-present', true, 'reuse'],
+    // A revert, or a redeploy after a rollback: a new WaitCondition that only a new execution signals.
+    ['succeeded-image-present', false, 'resignal'],
+    ['succeeded-image-gone', false, 'start-fresh'],
+    ['ended-otherwise', false, 'start-fresh'],
+  ])('%s (signal stands: %s) → %s', (existing, stands, expected) => {
+    expect(reuseExecution(existing, stands)).toBe(expected);
   });
 });
 
@@ -366,18 +370,50 @@ describe('error classifiers', () => {
     expect(isAlreadyGone(named('UnauthorizedOperation'))).toBe(false);
   });
 
-  // SignalResource's answers: the WaitCondition not created yet (retried), or no longer waiting (ignored).
-  test.each([
-    ['the WaitCondition not created yet', 'Resource ImageWaitABC does not exist for stack s', true, false],
-    ['the WaitCondition not found', 'Resource ImageWaitABC not found in stack s', true, false],
-    ['the stack gone', `Stack with id ${STACK} does not exist`, false, true],
-    ['already signalled', 'Resource ImageWaitABC is not in CREATE_IN_PROGRESS state', false, true],
-    ['in another in-progress state', 'Resource ImageWaitABC is not in an UPDATE_IN_PROGRESS state', false, true],
-    ['already received', 'The signal was already received', false, true],
-    ['access denied', 'User is not authorized to perform cloudformation:SignalResource', false, false],
-  ])('SignalResource: %s', (_name, message, missing, done) => {
-    const error = named('ValidationError', message);
-    expect([isSignalTargetMissing(error), isSignalTargetDone(error)]).toEqual([missing, done]);
+  // CloudFormation's own answer about the WaitCondition decides: its ResourceStatus when it is described, else the stack's status.
+  test.each<[string, string | undefined, string | undefined, string]>([
+    ['created and waiting', 'CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'waiting'],
+    ['already signalled', 'CREATE_COMPLETE', 'UPDATE_IN_PROGRESS', 'done'],
+    ['timed out or signalled FAILURE', 'CREATE_FAILED', 'UPDATE_ROLLBACK_IN_PROGRESS', 'done'],
+    ['being deleted', 'DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS', 'done'],
+    ['deleted but still described', 'DELETE_COMPLETE', 'UPDATE_COMPLETE', 'done'],
+    ['not created yet, stack being created', undefined, 'CREATE_IN_PROGRESS', 'not-yet'],
+    ['not created yet, stack being updated', undefined, 'UPDATE_IN_PROGRESS', 'not-yet'],
+    ['absent, stack updated', undefined, 'UPDATE_COMPLETE', 'done'],
+    ['absent, stack rolling back', undefined, 'UPDATE_ROLLBACK_IN_PROGRESS', 'done'],
+    ['absent, stack rolled back', undefined, 'ROLLBACK_COMPLETE', 'done'],
+    ['absent, stack being deleted', undefined, 'DELETE_IN_PROGRESS', 'done'],
+    ['the stack gone', undefined, undefined, 'done'],
+  ])('signalTarget: %s', (_name, resource, stack, expected) => {
+    expect(signalTarget(resource, stack)).toBe(expected);
+  });
+
+  test.each<[string | undefined, boolean]>([
+    ['CREATE_COMPLETE', true],
+    ['UPDATE_COMPLETE', true],
+    ['CREATE_IN_PROGRESS', false],
+    ['CREATE_FAILED', false],
+    ['DELETE_COMPLETE', false],
+    ['DELETE_IN_PROGRESS', false],
+    [undefined, false],
+  ])('signalStillStands: %s → %s', (status, expected) => {
+    expect(signalStillStands(status)).toBe(expected);
+  });
+
+  test.each<[string | undefined, string | undefined, boolean]>([
+    ['false', 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab', true],
+    [undefined, 'alias/my-ebs-default', true],
+    ['false', 'alias/aws/ebs', false],
+    ['false', 'arn:aws:kms:us-east-1:123456789012:alias/aws/ebs', false],
+    ['false', undefined, false],
+    ['true', 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab', false],
+  ])('defaultEncryptionConflict: Encrypted %s, default key %s → %s', (encrypted, key, conflict) => {
+    const reason = defaultEncryptionConflict({ Encrypted: encrypted }, key);
+    expect(reason !== undefined).toBe(conflict);
+    if (reason) {
+      expect(reason).toContain(`EBS encryption by default is on in this account and Region with the key ${key}`);
+      expect(reason).toContain("Remove 'encrypted: false'");
+    }
   });
 
   test('backoff doubles to its cap', () => {

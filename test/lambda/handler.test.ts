@@ -1,7 +1,7 @@
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { format } from 'util';
-import { CloudFormationClient, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStackResourceCommand, DescribeStacksCommand, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
 import {
   CancelImportTaskCommand,
   CreateTagsCommand,
@@ -11,6 +11,8 @@ import {
   DescribeImagesCommand,
   DescribeImportImageTasksCommand,
   EC2Client,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
   ImportImageCommand,
 } from '@aws-sdk/client-ec2';
 import {
@@ -86,6 +88,9 @@ beforeEach(() => {
   }
   // Unless a test says otherwise: no execution exists, and sleeping takes no time.
   sfn.on(DescribeExecutionCommand).rejects(named('ExecutionDoesNotExist', 'Execution Does Not Exist'));
+  // EBS encryption by default is off; CloudFormation's WaitCondition waits for its signal.
+  ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: false });
+  cfn.on(DescribeStackResourceCommand).resolves({ StackResourceDetail: { ResourceStatus: 'CREATE_IN_PROGRESS' } as never });
   jest.spyOn(ec2Module, 'sleep').mockResolvedValue();
   delete process.env.VM_IMPORT_IAM_RETRY_SECONDS;
 });
@@ -266,13 +271,38 @@ describe('start resource: Create', () => {
     expect(response()).toEqual(expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: BASE_ARN, Data: { ExecutionArn: BASE_ARN } }));
   });
 
-  test('reuses a SUCCEEDED execution whose AMI still exists (a rollback to imported properties)', async () => {
+  test('reuses a SUCCEEDED execution whose AMI still exists while the WaitCondition it signalled stands (a rollback to imported properties)', async () => {
     sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('SUCCEEDED', COMPLETED));
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-1'] }).resolves({ Images: [{ ImageId: 'ami-1' }] });
+    cfn.on(DescribeStackResourceCommand, { StackName: STACK, LogicalResourceId: WAIT }).resolves({ StackResourceDetail: { ResourceStatus: 'CREATE_COMPLETE' } as never });
     await start('Create');
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
     expect(ec2.commandCalls(DescribeImagesCommand)).toHaveLength(1);
     expect(response()).toEqual(expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: BASE_ARN }));
+  });
+
+  test.each<[string, () => void]>([
+    ['absent (a revert after the cleanup deleted it, or a redeploy after a rollback)', () => {
+      cfn.on(DescribeStackResourceCommand).rejects(named('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK}`));
+    }],
+    ['described as deleted', () => {
+      cfn.on(DescribeStackResourceCommand).resolves({ StackResourceDetail: { ResourceStatus: 'DELETE_COMPLETE' } as never });
+    }],
+    ['failed', () => {
+      cfn.on(DescribeStackResourceCommand).resolves({ StackResourceDetail: { ResourceStatus: 'CREATE_FAILED' } as never });
+    }],
+  ])('a SUCCEEDED execution whose AMI exists, its WaitCondition %s: a new execution signals the new WaitCondition with that AMI', async (_name, arrange) => {
+    sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('SUCCEEDED', COMPLETED));
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-1'] }).resolves({ Images: [{ ImageId: 'ami-1' }] });
+    arrange();
+    sfn.on(StartExecutionCommand).resolves({ executionArn: FRESH_ARN });
+    await start('Update', { OldResourceProperties: { ...START_PROPS, WaitConditionId: 'ImageWaitOther' }, PhysicalResourceId: arnOf('other') });
+    const calls = sfn.commandCalls(StartExecutionCommand);
+    expect(calls).toHaveLength(1);
+    expect(arnOf(calls[0].args[0].input.name!)).toBe(FRESH_ARN);
+    expect(JSON.parse(calls[0].args[0].input.input!)).toEqual(expect.objectContaining({ ReuseExecutionArn: BASE_ARN, WaitConditionId: WAIT }));
+    expect(ec2.commandCalls(ImportImageCommand)).toHaveLength(0);
+    expect(response()).toEqual(expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: FRESH_ARN }));
   });
 
   test.each([
@@ -745,22 +775,89 @@ describe('state machine steps', () => {
       expect(cfn.commandCalls(SignalResourceCommand)[0].args[0].input).toEqual({ StackName: STACK, LogicalResourceId: WAIT, UniqueId: 'not-started', Status: 'SUCCESS' });
     });
 
-    test('a WaitCondition not created yet is an error named WaitConditionNotReady (the state machine retries it)', async () => {
-      cfn.on(SignalResourceCommand).rejects(named('ValidationError', `Resource ${WAIT} does not exist for stack s`));
+    test('a WaitCondition not created yet while its stack is still changing is an error named WaitConditionNotReady (the state machine retries it)', async () => {
+      cfn.on(DescribeStackResourceCommand).rejects(named('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK}`));
+      cfn.on(DescribeStacksCommand, { StackName: STACK }).resolves({ Stacks: [{ StackName: 's', StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date() }] });
       const error = await step('signal', ended(), { Outcome: 'completed' }).catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).name).toBe('WaitConditionNotReady');
-      expect((error as Error).message).toMatch(new RegExp(`^The WaitCondition ${WAIT} does not exist yet`));
+      expect((error as Error).message).toBe(`The WaitCondition ${WAIT} does not exist yet and its stack is still changing.`);
+      expect(cfn.commandCalls(SignalResourceCommand)).toHaveLength(0);
     });
 
-    test('a WaitCondition that no longer waits is not an error', async () => {
-      cfn.on(SignalResourceCommand).rejects(named('ValidationError', `Resource ${WAIT} is not in CREATE_IN_PROGRESS state`));
+    test.each<[string, () => void]>([
+      ['the WaitCondition already signalled', () => {
+        cfn.on(DescribeStackResourceCommand).resolves({ StackResourceDetail: { ResourceStatus: 'CREATE_COMPLETE' } as never });
+      }],
+      ['the WaitCondition absent and the stack no longer changing', () => {
+        cfn.on(DescribeStackResourceCommand).rejects(named('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK}`));
+        cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 's', StackStatus: 'UPDATE_ROLLBACK_COMPLETE', CreationTime: new Date() }] });
+      }],
+      ['the stack gone', () => {
+        cfn.on(DescribeStackResourceCommand).rejects(named('ValidationError', `Stack with id ${STACK} does not exist`));
+        cfn.on(DescribeStacksCommand).rejects(named('ValidationError', `Stack with id ${STACK} does not exist`));
+      }],
+    ])('%s: not signalled, and not an error', async (_name, arrange) => {
+      arrange();
       await expect(step('signal', ended(), { Outcome: 'completed' })).resolves.toEqual(expect.objectContaining({ Outcome: 'completed' }));
+      expect(cfn.commandCalls(SignalResourceCommand)).toHaveLength(0);
+    });
+
+    test("a refused signal is judged by CloudFormation's state afterwards, not by the refusal's wording", async () => {
+      // CloudFormation's words for a stack that stopped changing as the signal was sent.
+      cfn.on(SignalResourceCommand).rejects(named('ValidationError', `Stack ${STACK} is in UPDATE_COMPLETE state and cannot be signaled`));
+      cfn.on(DescribeStackResourceCommand)
+        .resolvesOnce({ StackResourceDetail: { ResourceStatus: 'CREATE_IN_PROGRESS' } as never })
+        .resolves({ StackResourceDetail: { ResourceStatus: 'CREATE_FAILED' } as never });
+      await expect(step('signal', ended(), { Outcome: 'completed' })).resolves.toEqual(expect.objectContaining({ Outcome: 'completed' }));
+      expect(cfn.commandCalls(DescribeStackResourceCommand)).toHaveLength(2);
+    });
+
+    test('a refused signal while the WaitCondition still waits fails the step (the state machine retries it)', async () => {
+      cfn.on(SignalResourceCommand).rejects(named('ValidationError', 'some wording nobody documented'));
+      await expect(step('signal', ended(), { Outcome: 'completed' })).rejects.toThrow('some wording nobody documented');
+    });
+
+    test('access denied on DescribeStackResource is an error, never taken for a WaitCondition that is gone', async () => {
+      cfn.on(DescribeStackResourceCommand).rejects(named('AccessDenied', 'User is not authorized to perform cloudformation:DescribeStackResource'));
+      await expect(step('signal', ended(), { Outcome: 'completed' })).rejects.toThrow('not authorized');
+      expect(cfn.commandCalls(SignalResourceCommand)).toHaveLength(0);
     });
 
     test('any other SignalResource error fails the step', async () => {
       cfn.on(SignalResourceCommand).rejects(named('AccessDenied', 'User is not authorized to perform cloudformation:SignalResource'));
       await expect(step('signal', ended(), { Outcome: 'completed' })).rejects.toThrow('not authorized');
+    });
+
+    test('an execution that reuses an earlier one signals with that execution\'s AMI, read from Step Functions', async () => {
+      cfn.on(SignalResourceCommand).resolves({});
+      sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('SUCCEEDED', COMPLETED));
+      await expect(step('signal', state({ ReuseExecutionArn: BASE_ARN }), { Outcome: 'completed' })).resolves.toEqual(COMPLETED);
+    });
+
+    test('an execution that names one of another state machine to reuse gets nothing from it', async () => {
+      cfn.on(SignalResourceCommand).resolves({});
+      const foreign = 'arn:aws:states:us-east-1:123456789012:execution:Other-xyz:vmimport-1';
+      sfn.on(DescribeExecutionCommand, { executionArn: foreign }).resolves(execution('SUCCEEDED', COMPLETED));
+      await expect(step('signal', state({ ReuseExecutionArn: foreign }), { Outcome: 'completed' })).resolves.toEqual(expect.objectContaining({ Outcome: 'failed' }));
+      expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(0);
+    });
+  });
+
+  describe('EBS encryption by default', () => {
+    test('an unencrypted import where EBS encryption by default uses a customer managed key is refused before ImportImage', async () => {
+      ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: true });
+      ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/abcd' });
+      await expect(step('start', state({ Properties: { ...state().Properties, Encrypted: 'false' } })))
+        .rejects.toThrow(/^EBS encryption by default is on in this account and Region with the key arn:aws:kms:us-east-1:123456789012:key\/abcd/);
+      expect(ec2.commandCalls(ImportImageCommand)).toHaveLength(0);
+    });
+
+    test('an encrypted import does not ask', async () => {
+      ec2.on(ImportImageCommand).resolves({ ImportTaskId: TASK });
+      sfn.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves(execution('RUNNING'));
+      await step('start', state({ Properties: { ...state().Properties, Encrypted: 'true' } }));
+      expect(ec2.commandCalls(GetEbsEncryptionByDefaultCommand)).toHaveLength(0);
     });
   });
 
