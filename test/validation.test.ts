@@ -160,9 +160,20 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
     "'diskImages[1]' must be a DiskImage; got a plain object. Create it with DiskImage.fromAsset, fromBucket, fromImportBucket, fromUrl or fromSnapshot."],
   ['a number of seconds as timeout', { timeout: untyped(1800) }, "'timeout' must be a Duration, such as Duration.hours(6); got the number 1800."],
   ['a number of seconds as pollInterval', { pollInterval: untyped(30) }, "'pollInterval' must be a Duration, such as Duration.seconds(30); got the number 30."],
-  ['12 hours polled every 5 seconds (too many polls for one execution)', { timeout: Duration.hours(12), pollInterval: Duration.seconds(5) },
-    "'timeout' (12 hours) polled every 5 seconds is up to 8640 polls; an import's execution records 9 history events a poll and Step Functions " +
-    "stops an execution at 25,000, so at most 2500 polls fit. Raise 'pollInterval' to at least 18 seconds, or shorten 'timeout'."],
+  ['12 hours polled every 5 seconds (too many history events for one execution)', { timeout: Duration.hours(12), pollInterval: Duration.seconds(5) },
+    "'timeout' (12 hours) polled every 5 seconds on the ImportImage route can write up to 79,946 events to the import's Step Functions execution " +
+    'history (8,642 polls of 9 events, plus the start, its quota waits and every retry); Step Functions stops an execution at 25,000 events without ' +
+    "signalling the stack, and the engine keeps to 20,000. Set 'pollInterval' to at least Duration.seconds(22), or 'timeout' to at most Duration.minutes(174)."],
+  ['the default 6 hours polled every 5 seconds', { pollInterval: Duration.seconds(5) },
+    "the default 'timeout' (6 hours) polled every 5 seconds on the ImportImage route can write up to 40,418 events to the import's Step Functions " +
+    'execution history (4,322 polls of 9 events, plus the start, its quota waits and every retry); Step Functions stops an execution at 25,000 events ' +
+    "without signalling the stack, and the engine keeps to 20,000. Set 'pollInterval' to at least Duration.seconds(11), or 'timeout' to at most Duration.minutes(174)."],
+  ['12 hours polled every 18 seconds on the snapshot route (11 events a poll)', {
+    timeout: Duration.hours(12), pollInterval: Duration.seconds(18), importMethod: ImportMethod.SNAPSHOTS, imageName: 'web-1', bootMode: BootMode.UEFI,
+  },
+  "'timeout' (12 hours) polled every 18 seconds on the snapshot route can write up to 28,932 events to the import's Step Functions execution " +
+    'history (2,402 polls of 11 events, plus the start, its quota waits and every retry); Step Functions stops an execution at 25,000 events without ' +
+    "signalling the stack, and the engine keeps to 20,000. Set 'pollInterval' to at least Duration.seconds(28), or 'timeout' to at most Duration.minutes(487)."],
   ['a string as timeout', { timeout: untyped('30m') }, "'timeout' must be a Duration, such as Duration.hours(6); got the string \"30m\"."],
   ['a number of days as diskImageExpiration', { diskImageExpiration: untyped(30) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got the number 30."],
   ['a Size as diskImageExpiration', { diskImageExpiration: untyped(Size.gibibytes(1)) }, "'diskImageExpiration' must be a Duration, such as Duration.days(30); got a Size."],

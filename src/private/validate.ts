@@ -10,7 +10,8 @@ import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
 import { defaultDeviceName, LIBRARY_TAG_COUNT } from './contract';
-import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
+import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
+import { HISTORY_BUDGET, HISTORY_LIMIT, worstCaseHistory } from './history';
 import { checkPlacement } from './placement';
 
 /** ImportImage takes at most 21 volumes. */
@@ -116,7 +117,7 @@ function checkLicensing(props: VmImageImportProps): void {
   }
 }
 
-function checkWait(timeout: Duration | undefined, pollInterval: Duration | undefined): void {
+function checkWait(timeout: Duration | undefined, pollInterval: Duration | undefined, importMethod: ImportMethod | undefined): void {
   if (pollInterval && !pollInterval.isUnresolved()) {
     const ms = pollInterval.toMilliseconds();
     if (ms % 1000 !== 0 || ms < MIN_POLL_INTERVAL.toMilliseconds() || ms > MAX_POLL_INTERVAL.toMilliseconds()) {
@@ -125,33 +126,42 @@ function checkWait(timeout: Duration | undefined, pollInterval: Duration | undef
       );
     }
   }
-  if (!timeout || timeout.isUnresolved()) {
+  if (timeout?.isUnresolved() || pollInterval?.isUnresolved()) {
     return;
   }
-  const poll = pollInterval && !pollInterval.isUnresolved() ? pollInterval : DEFAULT_POLL_INTERVAL;
-  const ms = timeout.toMilliseconds();
+  const poll = pollInterval ?? DEFAULT_POLL_INTERVAL;
+  const wait = timeout ?? DEFAULT_TIMEOUT;
+  const ms = wait.toMilliseconds();
   if (ms % 1000 !== 0 || ms < poll.toMilliseconds() || ms > MAX_TIMEOUT.toMilliseconds()) {
     throw new Error(
-      `'timeout' is ${timeout.toHumanString()}; it must be whole seconds from one poll interval (${poll.toHumanString()}) to ${MAX_TIMEOUT.toHumanString()}, ` +
+      `'timeout' is ${wait.toHumanString()}; it must be whole seconds from one poll interval (${poll.toHumanString()}) to ${MAX_TIMEOUT.toHumanString()}, ` +
       'because a CloudFormation WaitCondition waits at most 12 hours.',
     );
   }
-  const polls = Math.ceil(ms / poll.toMilliseconds());
-  if (polls > MAX_POLLS) {
+  const route = importMethod === ImportMethod.SNAPSHOTS ? 'snapshots' : 'image';
+  const worst = worstCaseHistory(route, wait.toSeconds(), poll.toSeconds());
+  if (worst.events > HISTORY_BUDGET) {
+    let fastest = poll.toSeconds();
+    while (worstCaseHistory(route, wait.toSeconds(), fastest).events > HISTORY_BUDGET) {
+      fastest += 1;
+    }
+    let longest = wait.toSeconds();
+    while (longest > poll.toSeconds() && worstCaseHistory(route, longest, poll.toSeconds()).events > HISTORY_BUDGET) {
+      longest -= 60;
+    }
+    const which = (timeout ? `'timeout' (${wait.toHumanString()})` : `the default 'timeout' (${wait.toHumanString()})`) +
+      (pollInterval ? ` polled every ${poll.toHumanString()}` : ` at the default 'pollInterval' (${poll.toHumanString()})`);
     throw new Error(
-      `'timeout' (${timeout.toHumanString()}) polled every ${poll.toHumanString()} is up to ${polls} polls; an import's execution ` +
-      `records 9 history events a poll and Step Functions stops an execution at 25,000, so at most ${MAX_POLLS} polls fit. ` +
-      `Raise 'pollInterval' to at least ${Math.ceil(ms / 1000 / MAX_POLLS)} seconds, or shorten 'timeout'.`,
+      `${which} on the ${route === 'image' ? 'ImportImage' : 'snapshot'} route can write up to ${count(worst.events)} events to the import's Step Functions ` +
+      `execution history (${count(worst.polls)} polls of ${worst.eventsPerPoll} events, plus the start, its quota waits and every retry); ` +
+      `Step Functions stops an execution at ${count(HISTORY_LIMIT)} events without signalling the stack, and the engine keeps to ${count(HISTORY_BUDGET)}. ` +
+      `Set 'pollInterval' to at least Duration.seconds(${fastest})` +
+      (longest > poll.toSeconds() ? `, or 'timeout' to at most Duration.minutes(${Math.floor(longest / 60)}).` : '.'),
     );
   }
 }
 
-/**
- * The most polls an import may make: each is 9 events of the execution's history (wait,
- * describe task, choice), Step Functions ends an execution at 25,000 events, and the rest
- * leaves room for the start, the quota waits and the end.
- */
-const MAX_POLLS = 2_500;
+const count = (n: number): string => n.toLocaleString('en-US');
 
 /** Checks the props that do not depend on the disks. */
 /** CopyImage's constraints on an AMI name. */
@@ -273,7 +283,7 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   checkTags(props.tags);
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
-  checkWait(props.timeout, props.pollInterval);
+  checkWait(props.timeout, props.pollInterval, props.importMethod);
   if (props.licenseType === undefined && props.usageOperation === undefined) {
     Annotations.of(scope).addWarningV2('cdk-vm-import:noLicense',
       "Neither 'licenseType' nor 'usageOperation' is set: AWS recommends setting one, or VM Import guesses the license from the operating system.");

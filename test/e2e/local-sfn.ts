@@ -46,6 +46,13 @@ export interface LocalExecution {
   readonly events: HistoryEvent[];
   /** States entered: Step Functions bills one state transition each. */
   transitions: number;
+  /**
+   * The events Step Functions' own history would hold (its 25,000-event limit counts
+   * these): the execution's start and end; each state's entry and exit; for a Task also
+   * its schedule, start and success, and for each failed attempt its failure (and, when
+   * retried, a new schedule and start).
+   */
+  historyEvents: number;
   readonly done: Promise<void>;
   abort?: () => void;
 }
@@ -165,7 +172,7 @@ export class LocalSfn {
 
   private run(arn: string, name: string, input: string): LocalExecution {
     const events: HistoryEvent[] = [];
-    const execution = { arn, name, input, startDate: new Date(this.options.now(arn)), status: 'RUNNING', events, transitions: 0 } as LocalExecution;
+    const execution = { arn, name, input, startDate: new Date(this.options.now(arn)), status: 'RUNNING', events, transitions: 0, historyEvents: 0 } as LocalExecution;
     const handlers: Record<string, (taskInput: unknown) => Promise<Json>> = {};
     const waits: Record<string, number> = {};
     for (const [stateName, state] of Object.entries(this.definition.States)) {
@@ -190,8 +197,32 @@ export class LocalSfn {
     });
     execution.abort = run.abort;
     const push = (event: Omit<HistoryEvent, 'id'>) => events.push({ id: events.length + 1, ...event });
+    const isTask = (name: string) => this.definition.States[name]?.Type === 'Task';
+    let failedLast = false;
     void (async () => {
       for await (const event of run.eventLogs) {
+        const state = (event as { state?: { name: string } }).state;
+        switch (event.type) {
+          case 'ExecutionStarted': case 'ExecutionSucceeded': case 'ExecutionFailed': case 'ExecutionAborted': case 'ExecutionTimeout':
+            execution.historyEvents += 1;
+            break;
+          case 'StateEntered':
+            execution.historyEvents += isTask(state!.name) ? 3 : 1;
+            failedLast = false;
+            break;
+          case 'StateFailed':
+            execution.historyEvents += isTask(state!.name) ? 1 : 0;
+            failedLast = true;
+            break;
+          case 'StateRetried':
+            execution.historyEvents += 2;
+            failedLast = false;
+            break;
+          case 'StateExited':
+            execution.historyEvents += isTask(state!.name) && !failedLast ? 2 : 1;
+            failedLast = false;
+            break;
+        }
         if (event.type === 'StateEntered') {
           execution.transitions += 1;
           push({ type: `${event.state.type}StateEntered`, timestamp: event.timestamp, stateEnteredEventDetails: { name: event.state.name, input: JSON.stringify(event.state.input) } });
