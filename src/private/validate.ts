@@ -152,16 +152,16 @@ function checkWait(timeout: Duration | undefined, pollInterval: Duration | undef
     const which = (timeout ? `'timeout' (${wait.toHumanString()})` : `the default 'timeout' (${wait.toHumanString()})`) +
       (pollInterval ? ` polled every ${poll.toHumanString()}` : ` at the default 'pollInterval' (${poll.toHumanString()})`);
     throw new Error(
-      `${which} on the ${route === 'image' ? 'ImportImage' : 'snapshot'} route can write up to ${count(worst.events)} events to the import's Step Functions ` +
-      `execution history (${count(worst.polls)} polls of ${worst.eventsPerPoll} events, plus the start, its quota waits and every retry); ` +
-      `Step Functions stops an execution at ${count(HISTORY_LIMIT)} events without signalling the stack, and the engine keeps to ${count(HISTORY_BUDGET)}. ` +
+      `${which} on the ${route === 'image' ? 'ImportImage' : 'snapshot'} route can write up to ${thousands(worst.events)} events to the import's Step Functions ` +
+      `execution history (${thousands(worst.polls)} polls of ${worst.eventsPerPoll} events, plus the start, its quota waits and every retry); ` +
+      `Step Functions stops an execution at ${thousands(HISTORY_LIMIT)} events without signalling the stack, and the engine keeps to ${thousands(HISTORY_BUDGET)}. ` +
       `Set 'pollInterval' to at least Duration.seconds(${fastest})` +
       (longest > poll.toSeconds() ? `, or 'timeout' to at most Duration.minutes(${Math.floor(longest / 60)}).` : '.'),
     );
   }
 }
 
-const count = (n: number): string => n.toLocaleString('en-US');
+const thousands = (n: number): string => n.toLocaleString('en-US');
 
 /** Checks the props that do not depend on the disks. */
 /** CopyImage's constraints on an AMI name. */

@@ -197,7 +197,7 @@ export class LocalSfn {
     });
     execution.abort = run.abort;
     const push = (event: Omit<HistoryEvent, 'id'>) => events.push({ id: events.length + 1, ...event });
-    const isTask = (name: string) => this.definition.States[name]?.Type === 'Task';
+    const isTask = (stateName: string) => this.definition.States[stateName]?.Type === 'Task';
     let failedLast = false;
     void (async () => {
       for await (const event of run.eventLogs) {
