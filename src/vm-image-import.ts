@@ -439,9 +439,11 @@ export interface VmImageImportProps {
    * other stacks and tools find it with `ec2.MachineImage.fromSsmParameter(name)`. The
    * parameter is created only once the AMI is available, and follows it on a re-import.
    *
-   * Checked at synth: 1 to 1,011 characters of letters, digits and `. - _ /`, not starting
-   * with `aws` or `ssm`.
+   * Checked at synth, by SSM's naming rules: 1 to 1,011 characters of letters, digits and
+   * `. - _ /`; not starting with `aws` or `ssm` (in any case, also after a leading `/`); a name
+   * in a hierarchy starts with `/`, has no empty level and at most 15 levels.
    *
+   * @see https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
    * @default - no parameter
    */
   readonly ssmParameterName?: string;
@@ -861,17 +863,34 @@ function toWireClientData(data: ClientData): WireClientData {
   };
 }
 
-const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]{1,1011}$/;
+/** SSM's longest parameter name (its 2,048 include 1,037 for its own use), and deepest hierarchy. */
+const MAX_PARAMETER_NAME = 1011;
+const MAX_PARAMETER_LEVELS = 15;
+
+/** Why SSM would refuse a parameter name (PutParameter's naming constraints), or undefined. */
+function parameterNameProblem(name: string): string | undefined {
+  const bad = [...new Set([...name].filter((ch) => !/[a-zA-Z0-9_.\-/]/.test(ch)))];
+  const levels = name.replace(/^\//, '').split('/');
+  const reserved = ['aws', 'ssm'].find((prefix) => levels[0].toLowerCase().startsWith(prefix));
+  if (name.length === 0) return 'is empty';
+  if (name.length > MAX_PARAMETER_NAME) return `has ${name.length} characters`;
+  if (bad.length > 0) return `holds ${bad.map((ch) => JSON.stringify(ch)).join(', ')}`;
+  if (reserved) return `starts with '${reserved}', which SSM reserves (in any case)`;
+  if (name.includes('/') && !name.startsWith('/')) return `is in a hierarchy but does not start with '/': write ${JSON.stringify(`/${name}`)}`;
+  if (levels.includes('')) return "has an empty level (two '/' in a row, or a '/' at the end)";
+  if (levels.length > MAX_PARAMETER_LEVELS) return `has ${levels.length} levels`;
+  return undefined;
+}
 
 function validateParameterName(name: string): void {
   if (Token.isUnresolved(name)) {
     return;
   }
-  const bare = name.replace(/^\//, '').toLowerCase();
-  if (!PARAMETER_NAME.test(name) || bare.startsWith('aws') || bare.startsWith('ssm')) {
+  const problem = parameterNameProblem(name);
+  if (problem) {
     throw new Error(
-      `'ssmParameterName' is ${JSON.stringify(name)}; a parameter name has 1 to 1,011 letters, digits and . - _ /, ` +
-      "and does not start with 'aws' or 'ssm' (such as '/images/web-server').",
+      `'ssmParameterName' is ${JSON.stringify(name)}: it ${problem}; a parameter name has 1 to 1,011 letters, digits and . - _ /, ` +
+      "does not start with 'aws' or 'ssm', starts with '/' when it is in a hierarchy, and has at most 15 levels (such as '/images/web-server').",
     );
   }
 }
