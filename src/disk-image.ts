@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { BootMode } from './import-options';
 import { checkEnum } from './private/checks';
 import { convertCommand } from './private/disk-bytes';
-import { stageDiskFile } from './private/disk-file-asset';
+import { rememberAssetFile, stageDiskFile } from './private/disk-file-asset';
 import { DiskInspection, inspectDiskImage } from './private/disk-inspect';
 import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
 import { checkPlacement } from './private/placement';
@@ -353,7 +353,7 @@ class AssetDiskImage extends DiskImage {
     }
     const staged = stageDiskFile(scope, file);
     grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));
-    return { format, s3Bucket: staged.bucketName, s3Key: staged.objectKey, ...common(this.options) };
+    return rememberAssetFile({ format, s3Bucket: staged.bucketName, s3Key: staged.objectKey, ...common(this.options) }, this.file);
   }
 }
 

@@ -67,7 +67,7 @@ export interface VmImageImportProps {
    *
    * Checked at synth: given, and a list of `DiskImage` (not paths); 1 to 21 disks; an OVA
    * holds all of its disks and must be the only disk of its import; no two disks on the
-   * same `deviceName`.
+   * same `deviceName`; no disk twice (the same S3 object, URL, snapshot, or file bytes).
    */
   readonly diskImages: DiskImage[];
 

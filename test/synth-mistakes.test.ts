@@ -1,6 +1,10 @@
-import { App, Stack } from 'aws-cdk-lib';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { DiskImage, LicenseType, VmImageImport, VmImageImportProps } from '../src';
+import { DiskImage, DiskImageFormat, LicenseType, VmImageImport, VmImageImportProps } from '../src';
+import { writeDiskFixture } from './support/disk-fixtures';
 
 // Mistakes that CloudFormation or VM Import would only report at deploy (or never), caught at synth.
 
@@ -20,6 +24,63 @@ function errorOf(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+describe('the same disk twice in diskImages', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-mistakes-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const stackOf = () => new Stack(new App(), 'Test', { env: ENV });
+  const images = (stack: Stack) => (stack.node.tryFindChild('Images') as s3.IBucket | undefined) ?? s3.Bucket.fromBucketName(stack, 'Images', 'my-images');
+  const TWICE = 'VM Import would import it twice, as two volumes of the AMI. Remove one, or give each its own disk image.';
+
+  test.each<[string, (stack: Stack) => DiskImage[], string]>([
+    ['the same bucket and key', (stack) => [DiskImage.fromBucket(images(stack), 'boot.vmdk'), DiskImage.fromBucket(images(stack), 'data.vmdk'), DiskImage.fromBucket(images(stack), 'boot.vmdk')],
+      `'diskImages[0]' and 'diskImages[2]' are the same disk (s3://my-images/boot.vmdk): ${TWICE}`],
+    ['an S3 URL of an object also given by bucket and key', (stack) => [DiskImage.fromBucket(images(stack), 'boot.vmdk'), DiskImage.fromUrl('s3://my-images/boot.vmdk')],
+      `'diskImages[0]' and 'diskImages[1]' are the same disk (s3://my-images/boot.vmdk): ${TWICE}`],
+    ['the same URL', () => [DiskImage.fromUrl('https://example.com/disk.vmdk'), DiskImage.fromUrl('https://example.com/disk.vmdk')],
+      `'diskImages[0]' and 'diskImages[1]' are the same disk (https://example.com/disk.vmdk): ${TWICE}`],
+    ['the same snapshot ID', () => [DiskImage.fromSnapshot('snap-0123456789abcdef0'), DiskImage.fromSnapshot('snap-0123456789abcdef0')],
+      `'diskImages[0]' and 'diskImages[1]' are the same disk (snap-0123456789abcdef0): ${TWICE}`],
+    ['the same unresolved key', (stack) => [DiskImage.fromBucket(images(stack), Token.asString({ Ref: 'Key' }), { format: DiskImageFormat.VMDK }),
+      DiskImage.fromBucket(images(stack), Token.asString({ Ref: 'Key' }), { format: DiskImageFormat.VMDK })],
+    `'diskImages[0]' and 'diskImages[1]' are the same disk ({"Fn::Join":["",["s3://my-images/",{"Ref":"Key"}]]}): ${TWICE}`],
+  ])('%s is refused', (_, disks, message) => {
+    const stack = stackOf();
+    expect(errorOf(() => importIn(stack, { diskImages: disks(stack) }))).toBe(message);
+  });
+
+  test('the same asset file twice is refused, naming the file', () => {
+    const file = writeDiskFixture('gpt-stream.vmdk', dir);
+    expect(errorOf(() => importIn(stackOf(), { diskImages: [DiskImage.fromAsset(file), DiskImage.fromAsset(file)] })))
+      .toBe(`'diskImages[0]' and 'diskImages[1]' are the same disk (DiskImage.fromAsset('${file}')): ${TWICE}`);
+  });
+
+  test('two asset files with the same bytes are refused, naming both', () => {
+    const file = writeDiskFixture('gpt-stream.vmdk', dir);
+    const copy = path.join(dir, 'copy.vmdk');
+    fs.copyFileSync(file, copy);
+    expect(errorOf(() => importIn(stackOf(), { diskImages: [DiskImage.fromAsset(file), DiskImage.fromAsset(copy)] })))
+      .toBe(`'diskImages[0]' and 'diskImages[1]' are the same disk (DiskImage.fromAsset('${file}') and DiskImage.fromAsset('${copy}') hold the same bytes): ${TWICE}`);
+  });
+
+  test('different objects, URLs and snapshots are accepted', () => {
+    const stack = stackOf();
+    expect(errorOf(() => importIn(stack, {
+      diskImages: [
+        DiskImage.fromBucket(images(stack), 'boot.vmdk'),
+        DiskImage.fromBucket(s3.Bucket.fromBucketName(stack, 'Other', 'other-images'), 'boot.vmdk'),
+        DiskImage.fromUrl('https://example.com/disk.vmdk?version=2'),
+        DiskImage.fromUrl('https://example.com/disk.vmdk?version=3'),
+        DiskImage.fromSnapshot('snap-0123456789abcdef0'),
+        DiskImage.fromSnapshot('snap-0123456789abcdef1'),
+      ],
+    }))).toBeUndefined();
+  });
+});
 
 describe('ssmParameterName follows SSM naming rules', () => {
   const nameError = (name: string) => errorOf(() => importIn(new Stack(new App(), 'Test', { env: ENV }), { ssmParameterName: name }));

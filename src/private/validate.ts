@@ -3,13 +3,14 @@
  * message names the prop, shows the value and says what is allowed. Unresolved tokens
  * are skipped: only their deploy-time value can be checked.
  */
-import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Resource, Stack, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
 import { defaultDeviceName, LIBRARY_TAG_COUNT } from './contract';
+import { assetFileOf } from './disk-file-asset';
 import { DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
 import { checkPlacement } from './placement';
 
@@ -309,9 +310,35 @@ function checkDisk(disk: DiskImageConfig, index: number): void {
   }
 }
 
+/** Where a bound disk's bytes are, as the same text for the same disk: its S3 object (also from an s3:// URL), URL or snapshot. */
+function diskSource(disk: DiskImageConfig): string | undefined {
+  if (disk.s3Bucket !== undefined && disk.s3Key !== undefined) return `s3://${disk.s3Bucket}/${disk.s3Key}`;
+  return disk.url ?? disk.snapshotId;
+}
+
+/** The same disk twice would be imported as two volumes of one AMI. */
+function checkDuplicateDisks(scope: Construct, disks: DiskImageConfig[]): void {
+  const stack = Stack.of(scope);
+  const shown = disks.map((disk) => {
+    const source = diskSource(disk);
+    return source === undefined || !Token.isUnresolved(source) ? source : JSON.stringify(stack.resolve(source));
+  });
+  for (const [j, source] of shown.entries()) {
+    const i = source === undefined ? -1 : shown.indexOf(source);
+    if (i < 0 || i === j) continue;
+    const [first, second] = [assetFileOf(disks[i]), assetFileOf(disks[j])];
+    const what = first === undefined || second === undefined ? source
+      : first === second ? `DiskImage.fromAsset('${first}')`
+        : `DiskImage.fromAsset('${first}') and DiskImage.fromAsset('${second}') hold the same bytes`;
+    throw new Error(`'diskImages[${i}]' and 'diskImages[${j}]' are the same disk (${what}): VM Import would import it twice, as two volumes of the AMI. ` +
+      'Remove one, or give each its own disk image.');
+  }
+}
+
 /** Checks the disks once bound, and the props that depend on them. */
-export function validateDisks(_scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
+export function validateDisks(scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
   disks.forEach(checkDisk);
+  checkDuplicateDisks(scope, disks);
   if (props.importMethod === ImportMethod.SNAPSHOTS) {
     disks.forEach(checkSnapshotRouteDisk);
     // RegisterImage maps each disk to its deviceName, or to /dev/xvda, /dev/xvdb, … by its place.
@@ -360,3 +387,4 @@ export function validateResources(scope: Construct, props: VmImageImportProps): 
     }
   }
 }
+
