@@ -14,6 +14,7 @@ import {
   TagManager,
   TagType,
   Token,
+  Tokenization,
 } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -48,7 +49,7 @@ import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { SharedBucketOptions, SharedImportResources } from './private/shared';
 import { allowSharedLaunches, grantEbsKeyUse, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
-import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
+import { validateAmiTags, validateDisks, validateImport, validateMappings, validateResources } from './private/validate';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
 /** How long CloudFormation waits for the engine's function to answer a custom resource request. */
@@ -777,6 +778,10 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     this.imageId = result.getAttString(ATTR_IMAGE_ID);
     this.snapshotIds = Fn.split(',', result.getAttString(ATTR_SNAPSHOT_IDS));
     this.encrypted = encrypted;
+    // CloudFormation rejects these in a template Mapping (genericLinux() in a stack of unknown Region): say so at synth.
+    const attributes = new Map([[ATTR_IMAGE_ID, 'imageId'], [ATTR_SNAPSHOT_IDS, 'snapshotIds'], [ATTR_IMPORT_TASK_ID, 'importTaskId']]
+      .map(([attribute, name]) => [Tokenization.reverseString(result.getAttString(attribute)).firstToken!, name]));
+    this.node.addValidation({ validate: () => validateMappings(this, attributes) });
 
     if (props.ssmParameterName !== undefined) {
       validateParameterName(props.ssmParameterName);

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Stack, Token } from 'aws-cdk-lib';
+import { App, CfnMapping, Fn, Stack, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { DiskImage, DiskImageFormat, LicenseType, VmImageImport, VmImageImportProps } from '../src';
 import { writeDiskFixture } from './support/disk-fixtures';
@@ -15,6 +16,11 @@ function importIn(stack: Stack, props: Partial<VmImageImportProps> = {}): VmImag
   return new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromBucket(images, 'boot.vmdk')], licenseType: LicenseType.BYOL, ...props });
 }
 
+function serverIn(stack: Stack, machineImage: ec2.IMachineImage): void {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0 });
+  new ec2.Instance(stack, 'Server', { vpc, machineImage, instanceType: new ec2.InstanceType('t3.micro') });
+}
+
 /** The message of what `fn` throws, or undefined. */
 function errorOf(fn: () => unknown): string | undefined {
   try {
@@ -24,6 +30,61 @@ function errorOf(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+const MAPPING_FIX = 'CloudFormation accepts no reference (Fn::GetAtt, Fn::ImportValue) in a Mapping and rejects the template at deploy. ' +
+  "Give the import itself as the 'machineImage' (it is an ec2.IMachineImage), use ec2.MachineImage.genericLinux() or genericWindows() " +
+  "only in a stack with a concrete 'env.region', or publish the AMI with 'ssmParameterName' and read it with ec2.MachineImage.fromSsmParameter().";
+
+const mappingError = (importPath: string, mappingPath: string, attribute: string, at: string) =>
+  `[${importPath}] The CloudFormation Mapping ${mappingPath} holds this import's '${attribute}' (at ${at}), as ec2.MachineImage.genericLinux() ` +
+  `and genericWindows() make in a stack whose Region is unknown at synth: ${MAPPING_FIX}`;
+
+describe("this import's values inside a CloudFormation Mapping", () => {
+  test('genericLinux in an environment-agnostic stack is refused at synth', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Test');
+    const image = importIn(stack);
+    serverIn(stack, ec2.MachineImage.genericLinux({ 'us-east-1': image.imageId }));
+    expect(errorOf(() => app.synth())).toContain(mappingError('Test/Import', 'Test/Server/AmiMap', 'imageId', 'us-east-1.ami'));
+  });
+
+  test('genericWindows in an environment-agnostic stack is refused at synth', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Test');
+    const image = importIn(stack);
+    serverIn(stack, ec2.MachineImage.genericWindows({ 'eu-west-1': image.imageId }));
+    expect(errorOf(() => app.synth())).toContain(mappingError('Test/Import', 'Test/Server/AmiMap', 'imageId', 'eu-west-1.ami'));
+  });
+
+  test('a Mapping of another stack that imports the value is refused too', () => {
+    const app = new App();
+    const images = new Stack(app, 'Images');
+    const image = importIn(images);
+    const servers = new Stack(app, 'Servers');
+    serverIn(servers, ec2.MachineImage.genericLinux({ 'us-east-1': image.imageId }));
+    expect(errorOf(() => app.synth())).toContain(mappingError('Images/Import', 'Servers/Server/AmiMap', 'imageId', 'us-east-1.ami'));
+  });
+
+  test('a hand-made Mapping holding a snapshot ID is refused, naming the attribute', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Test', { env: ENV });
+    const image = importIn(stack);
+    new CfnMapping(stack, 'Snapshots', { mapping: { boot: { id: Fn.select(0, image.snapshotIds) } } });
+    expect(errorOf(() => app.synth())).toContain(mappingError('Test/Import', 'Test/Snapshots', 'snapshotIds', 'boot.id'));
+  });
+
+  test.each<[string, (image: VmImageImport) => ec2.IMachineImage, boolean]>([
+    ['the import itself as the machine image', (image) => image, false],
+    ['genericLinux in a stack with a concrete Region', (image) => ec2.MachineImage.genericLinux({ 'us-east-1': image.imageId }), true],
+    ['a Mapping of literal AMI IDs beside the import', () => ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-0123456789abcdef0' }), false],
+  ])('%s synthesizes', (_, machineImage, concreteRegion) => {
+    const app = new App();
+    const stack = new Stack(app, 'Test', concreteRegion ? { env: ENV } : {});
+    const image = importIn(stack);
+    serverIn(stack, machineImage(image));
+    expect(errorOf(() => app.synth())).toBeUndefined();
+  });
+});
 
 describe('the same disk twice in diskImages', () => {
   let dir: string;

@@ -3,7 +3,10 @@
  * message names the prop, shows the value and says what is allowed. Unresolved tokens
  * are skipped: only their deploy-time value can be checked.
  */
-import { Annotations, Duration, RemovalPolicy, Resource, Stack, Token } from 'aws-cdk-lib';
+import {
+  Annotations, CfnMapping, DefaultTokenResolver, Duration, IPostProcessor, IResolvable, IResolveContext, Reference, RemovalPolicy, Resource,
+  Stack, StringConcat, Token, Tokenization,
+} from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform } from '../import-options';
@@ -388,3 +391,57 @@ export function validateResources(scope: Construct, props: VmImageImportProps): 
   }
 }
 
+/** Remembers every token it resolves, nested ones included. */
+class RecordingResolver extends DefaultTokenResolver {
+  public readonly tokens = new Set<IResolvable>();
+
+  constructor() {
+    super(new StringConcat());
+  }
+
+  public resolveToken(token: IResolvable, context: IResolveContext, postProcessor: IPostProcessor): any {
+    this.tokens.add(token);
+    return super.resolveToken(token, context, postProcessor);
+  }
+}
+
+/** A CfnMapping's body as the template will hold it, before resolution: `{ key1: { key2: value } }`. */
+function mappingBody(mapping: CfnMapping): Record<string, Record<string, unknown>> {
+  // `_toCloudFormation` is how every CfnElement renders itself; a mapping's values are not otherwise readable.
+  type Rendered = { Mappings?: Record<string, Record<string, Record<string, unknown>>> };
+  const rendered = (mapping as unknown as { _toCloudFormation(): Rendered })._toCloudFormation();
+  return Object.values(rendered.Mappings ?? {})[0] ?? {};
+}
+
+/**
+ * Finds this import's values in any CloudFormation Mapping of the app (as `ec2.MachineImage.genericLinux`
+ * makes in a stack whose Region is unknown at synth), of its own stack or another: CloudFormation
+ * rejects a reference in a Mapping at deploy. `attributes` names the import's own attributes by their
+ * reference; other references to a resource of the import are named as CloudFormation shows them.
+ * Run from a validation: every mapping then exists.
+ */
+export function validateMappings(scope: Construct, attributes: ReadonlyMap<IResolvable, string>): string[] {
+  const inside = (target: Construct) => target === scope || target.node.path.startsWith(`${scope.node.path}/`);
+  const problems: string[] = [];
+  for (const mapping of scope.node.root.node.findAll().filter((c): c is CfnMapping => c instanceof CfnMapping)) {
+    for (const [key1, row] of Object.entries(mappingBody(mapping))) {
+      for (const [key2, value] of Object.entries(row ?? {})) {
+        const resolver = new RecordingResolver();
+        Tokenization.resolve(value, { scope: Stack.of(mapping), resolver, preparing: false });
+        const named = [...resolver.tokens]
+          .map((token) => attributes.get(token) ?? (token instanceof Reference && inside(token.target) ? token.displayName : undefined))
+          .find((name) => name !== undefined);
+        if (named !== undefined) {
+          problems.push(
+            `The CloudFormation Mapping ${mapping.node.path} holds this import's '${named}' (at ${key1}.${key2}), as ec2.MachineImage.genericLinux() ` +
+            'and genericWindows() make in a stack whose Region is unknown at synth: CloudFormation accepts no reference (Fn::GetAtt, Fn::ImportValue) ' +
+            "in a Mapping and rejects the template at deploy. Give the import itself as the 'machineImage' (it is an ec2.IMachineImage), " +
+            "use ec2.MachineImage.genericLinux() or genericWindows() only in a stack with a concrete 'env.region', or publish the AMI with " +
+            "'ssmParameterName' and read it with ec2.MachineImage.fromSsmParameter().",
+          );
+        }
+      }
+    }
+  }
+  return problems;
+}
