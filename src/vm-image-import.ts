@@ -262,7 +262,8 @@ export interface VmImageImportProps {
   /**
    * The license type of the operating system.
    *
-   * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
+   * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning (on
+   * the ImportImage route only: the snapshot route registers no license).
    *
    * Checked at synth: one of `LicenseType`'s values (`AWS` or `BYOL`, case-sensitive); not
    * together with `usageOperation` (VM Import rejects both); not

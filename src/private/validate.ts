@@ -278,7 +278,8 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
   checkWait(props.timeout, props.pollInterval);
-  if (props.licenseType === undefined && props.usageOperation === undefined) {
+  // Only ImportImage licenses the image: the snapshot route registers the disks as they are.
+  if (props.licenseType === undefined && props.usageOperation === undefined && props.importMethod !== ImportMethod.SNAPSHOTS) {
     Annotations.of(scope).addWarningV2('cdk-vm-import:noLicense',
       "Neither 'licenseType' nor 'usageOperation' is set: AWS recommends setting one, or VM Import guesses the license from the operating system.");
   }
