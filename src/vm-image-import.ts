@@ -575,7 +575,14 @@ export interface VmImageImportProps {
  * });
  */
 export class VmImageImport extends Construct implements ec2.IMachineImage, ITaggable {
-  /** The ID of the imported AMI. */
+  /**
+   * The ID of the imported AMI.
+   *
+   * Checked at synth: neither it nor `snapshotIds` nor `importTaskId` is inside a
+   * CloudFormation Mapping of the app (as `ec2.MachineImage.genericLinux({ region: image.imageId })`
+   * makes in a stack whose Region is unknown at synth), which CloudFormation would reject at
+   * deploy: pass the import itself as the `machineImage`.
+   */
   public readonly imageId: string;
   /** The IDs of the AMI's snapshots, one per disk. */
   public readonly snapshotIds: string[];
