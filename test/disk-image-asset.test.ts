@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Annotations as CdkAnnotations, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { BootMode, DiskImage, DiskImageFormat, LicenseType, VmImageImport } from '../src';
 import { writeDiskFixture } from './support/disk-fixtures';
@@ -179,5 +179,12 @@ describe('a file whose name says another format than its bytes', () => {
     ['a RAW disk with a name of no known format', () => fixtureAs('gpt.img', 'disk.bin'), undefined],
   ])('no such warning for %s', (_, make, format) => {
     expect(warningsOf(make(), format).filter((w) => w.includes(MISMATCH))).toEqual([]);
+  });
+
+  test('the warning can be acknowledged by its id', () => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+    CdkAnnotations.of(stack).acknowledgeWarning(MISMATCH, 'these raw disks are named .vmdk by the export tool');
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(files.rawAsVmdk)], licenseType: LicenseType.BYOL });
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(MISMATCH))).toEqual([]);
   });
 });
