@@ -73,6 +73,14 @@ describe("this import's values inside a CloudFormation Mapping", () => {
     expect(errorOf(() => app.synth())).toContain(mappingError('Test/Import', 'Test/Snapshots', 'snapshotIds', 'boot.id'));
   });
 
+  test('another resource of the import in a Mapping is named by its path in the import', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Test', { env: ENV });
+    const image = importIn(stack, { ssmParameterName: '/images/web-server' });
+    new CfnMapping(stack, 'Parameters', { mapping: { web: { arn: image.parameter!.parameterArn } } });
+    expect(errorOf(() => app.synth())).toContain(mappingError('Test/Import', 'Test/Parameters', 'Parameter.Ref', 'web.arn'));
+  });
+
   test.each<[string, (image: VmImageImport) => ec2.IMachineImage, boolean]>([
     ['the import itself as the machine image', (image) => image, false],
     ['genericLinux in a stack with a concrete Region', (image) => ec2.MachineImage.genericLinux({ 'us-east-1': image.imageId }), true],

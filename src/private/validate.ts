@@ -422,7 +422,9 @@ function mappingBody(mapping: CfnMapping): Record<string, Record<string, unknown
  * Run from a validation: every mapping then exists.
  */
 export function validateMappings(scope: Construct, attributes: ReadonlyMap<IResolvable, string>): string[] {
-  const inside = (target: Construct) => target === scope || target.node.path.startsWith(`${scope.node.path}/`);
+  const inside = (target: Construct) => target.node.path.startsWith(`${scope.node.path}/`);
+  // Another resource of the import by its path in it, as 'Parameter.Ref'.
+  const nameOf = (reference: Reference) => `${reference.target.node.path.slice(scope.node.path.length + 1).replace(/\/Resource$/, '')}.${reference.displayName}`;
   const problems: string[] = [];
   for (const mapping of scope.node.root.node.findAll().filter((c): c is CfnMapping => c instanceof CfnMapping)) {
     for (const [key1, row] of Object.entries(mappingBody(mapping))) {
@@ -430,7 +432,7 @@ export function validateMappings(scope: Construct, attributes: ReadonlyMap<IReso
         const resolver = new RecordingResolver();
         Tokenization.resolve(value, { scope: Stack.of(mapping), resolver, preparing: false });
         const named = [...resolver.tokens]
-          .map((token) => attributes.get(token) ?? (token instanceof Reference && inside(token.target) ? token.displayName : undefined))
+          .map((token) => attributes.get(token) ?? (token instanceof Reference && inside(token.target) ? nameOf(token) : undefined))
           .find((name) => name !== undefined);
         if (named !== undefined) {
           problems.push(
