@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { BootMode } from './import-options';
 import { checkEnum } from './private/checks';
 import { convertCommand } from './private/disk-bytes';
-import { stageDiskFile } from './private/disk-file-asset';
+import { rememberAssetFile, stageDiskFile } from './private/disk-file-asset';
 import { DiskInspection, inspectDiskImage } from './private/disk-inspect';
 import { grantReadDiskImage, objectByName, objectInBucket } from './private/grants';
 import { checkPlacement } from './private/placement';
@@ -39,7 +39,8 @@ export interface DiskImageOptions {
    * Checked when the disk image is created: one of the enum's values (the strings are
    * upper case, such as `'VMDK'`).
    *
-   * @default - detected from the file's bytes for `fromAsset`, from the key's or URL's
+   * @default - detected from the file's bytes for `fromAsset` (a file whose extension names
+   * another format gives a warning), from the key's or URL's
    * extension (`.ova`, `.vmdk`, `.vhd`, `.vhdx`, `.raw`, `.img`) otherwise, also when the
    * rest of the name is a token (`images/${version}/disk.vmdk`); an error when neither tells.
    */
@@ -162,7 +163,10 @@ export abstract class DiskImage {
    * bytes are uploaded once and never copied. Synthesis neither copies nor re-hashes an
    * unchanged file: it is hard-linked into the cloud assembly and its hash is cached by
    * the file's identity. The file is inspected at synthesis (headers only): its format
-   * is detected, and files VM Import cannot take are rejected with a fix.
+   * is detected, and files VM Import cannot take are rejected with a fix. Without `format`, a
+   * file named as another format than its bytes (a `.vmdk` that holds a raw disk) is imported
+   * as what its bytes are, with a warning (`cdk-vm-import:nameContradictsBytes`); stating
+   * `format` silences it.
    *
    * @param file path to the disk image file
    */
@@ -295,6 +299,15 @@ const FORMAT_SIGNATURES: Record<DiskImageFormat, string> = {
   [DiskImageFormat.RAW]: 'a raw disk (a byte-for-byte copy of a disk, not an image container)',
 };
 
+/** What a file's name says it is. */
+const FORMAT_NOUNS: Record<DiskImageFormat, string> = {
+  [DiskImageFormat.OVA]: 'an OVA',
+  [DiskImageFormat.VMDK]: 'a VMDK',
+  [DiskImageFormat.VHD]: 'a VHD',
+  [DiskImageFormat.VHDX]: 'a VHDX',
+  [DiskImageFormat.RAW]: 'a raw disk',
+};
+
 function looksLike(inspection: DiskInspection): string {
   if (!inspection.format) return inspection.detail;
   return `${/^[AEIOU]/i.test(inspection.detail) ? 'an' : 'a'} ${inspection.detail} (${inspection.format})`;
@@ -333,6 +346,14 @@ class AssetDiskImage extends DiskImage {
         `${statedFormatFix(file, stated, detected)}.`);
     }
     const format = stated ?? detected;
+    const named = formatFromName(this.file);
+    if (!stated && detected && named && named !== detected) {
+      const convert = convertCommand(file, detected, named);
+      Annotations.of(scope).addWarningV2('cdk-vm-import:nameContradictsBytes',
+        `${call} is named as ${FORMAT_NOUNS[named]} (${path.extname(this.file).toLowerCase()}), but its bytes are ${looksLike(inspection)}: ` +
+        `it is imported as ${detected}. If that is right, set 'format: DiskImageFormat.${detected}' (or rename the file)` +
+        `${convert ? `; if it should be ${FORMAT_NOUNS[named]}, convert it: ${convert}` : ''}.`);
+    }
     if (!format) {
       throw new Error(
         `${call}: the file is not a disk image format VM Import recognizes: it holds ${inspection.detail}. ` +
@@ -353,7 +374,7 @@ class AssetDiskImage extends DiskImage {
     }
     const staged = stageDiskFile(scope, file);
     grantReadDiskImage(options.role, objectByName(staged.bucketName, staged.objectKey));
-    return { format, s3Bucket: staged.bucketName, s3Key: staged.objectKey, ...common(this.options) };
+    return rememberAssetFile({ format, s3Bucket: staged.bucketName, s3Key: staged.objectKey, ...common(this.options) }, this.file);
   }
 }
 

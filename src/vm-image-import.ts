@@ -14,6 +14,7 @@ import {
   TagManager,
   TagType,
   Token,
+  Tokenization,
 } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -48,7 +49,7 @@ import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { SharedBucketOptions, SharedImportResources } from './private/shared';
 import { allowSharedLaunches, grantEbsKeyUse, grantLaunch, isShared, validateSharing, wireLaunchPermissions } from './private/sharing';
-import { validateAmiTags, validateDisks, validateImport, validateResources } from './private/validate';
+import { validateAmiTags, validateDisks, validateImport, validateMappings, validateResources } from './private/validate';
 
 const MAX_WAIT_CONDITION_SECONDS = MAX_TIMEOUT.toSeconds();
 /** How long CloudFormation waits for the engine's function to answer a custom resource request. */
@@ -67,7 +68,7 @@ export interface VmImageImportProps {
    *
    * Checked at synth: given, and a list of `DiskImage` (not paths); 1 to 21 disks; an OVA
    * holds all of its disks and must be the only disk of its import; no two disks on the
-   * same `deviceName`.
+   * same `deviceName`; no disk twice (the same S3 object, URL, snapshot, or file bytes).
    */
   readonly diskImages: DiskImage[];
 
@@ -261,7 +262,8 @@ export interface VmImageImportProps {
   /**
    * The license type of the operating system.
    *
-   * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning.
+   * AWS recommends setting this or `usageOperation`: with neither, synth gives a warning (on
+   * the ImportImage route only: the snapshot route registers no license).
    *
    * Checked at synth: one of `LicenseType`'s values (`AWS` or `BYOL`, case-sensitive); not
    * together with `usageOperation` (VM Import rejects both); not
@@ -439,9 +441,11 @@ export interface VmImageImportProps {
    * other stacks and tools find it with `ec2.MachineImage.fromSsmParameter(name)`. The
    * parameter is created only once the AMI is available, and follows it on a re-import.
    *
-   * Checked at synth: 1 to 1,011 characters of letters, digits and `. - _ /`, not starting
-   * with `aws` or `ssm`.
+   * Checked at synth, by SSM's naming rules: 1 to 1,011 characters of letters, digits and
+   * `. - _ /`; not starting with `aws` or `ssm` (in any case, also after a leading `/`); a name
+   * in a hierarchy starts with `/`, has no empty level and at most 15 levels.
    *
+   * @see https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
    * @default - no parameter
    */
   readonly ssmParameterName?: string;
@@ -571,7 +575,14 @@ export interface VmImageImportProps {
  * });
  */
 export class VmImageImport extends Construct implements ec2.IMachineImage, ITaggable {
-  /** The ID of the imported AMI. */
+  /**
+   * The ID of the imported AMI.
+   *
+   * Checked at synth: neither it nor `snapshotIds` nor `importTaskId` is inside a
+   * CloudFormation Mapping of the app (as `ec2.MachineImage.genericLinux({ region: image.imageId })`
+   * makes in a stack whose Region is unknown at synth), which CloudFormation would reject at
+   * deploy: pass the import itself as the `machineImage`.
+   */
   public readonly imageId: string;
   /** The IDs of the AMI's snapshots, one per disk. */
   public readonly snapshotIds: string[];
@@ -775,6 +786,10 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     this.imageId = result.getAttString(ATTR_IMAGE_ID);
     this.snapshotIds = Fn.split(',', result.getAttString(ATTR_SNAPSHOT_IDS));
     this.encrypted = encrypted;
+    // CloudFormation rejects these in a template Mapping (genericLinux() in a stack of unknown Region): say so at synth.
+    const attributes = new Map([[ATTR_IMAGE_ID, 'imageId'], [ATTR_SNAPSHOT_IDS, 'snapshotIds'], [ATTR_IMPORT_TASK_ID, 'importTaskId']]
+      .map(([attribute, name]) => [Tokenization.reverseString(result.getAttString(attribute)).firstToken!, name]));
+    this.node.addValidation({ validate: () => validateMappings(this, attributes) });
 
     if (props.ssmParameterName !== undefined) {
       validateParameterName(props.ssmParameterName);
@@ -861,17 +876,34 @@ function toWireClientData(data: ClientData): WireClientData {
   };
 }
 
-const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]{1,1011}$/;
+/** SSM's longest parameter name (its 2,048 include 1,037 for its own use), and deepest hierarchy. */
+const MAX_PARAMETER_NAME = 1011;
+const MAX_PARAMETER_LEVELS = 15;
+
+/** Why SSM would refuse a parameter name (PutParameter's naming constraints), or undefined. */
+function parameterNameProblem(name: string): string | undefined {
+  const bad = [...new Set([...name].filter((ch) => !/[a-zA-Z0-9_.\-/]/.test(ch)))];
+  const levels = name.replace(/^\//, '').split('/');
+  const reserved = ['aws', 'ssm'].find((prefix) => levels[0].toLowerCase().startsWith(prefix));
+  if (name.length === 0) return 'is empty';
+  if (name.length > MAX_PARAMETER_NAME) return `has ${name.length} characters`;
+  if (bad.length > 0) return `holds ${bad.map((ch) => JSON.stringify(ch)).join(', ')}`;
+  if (reserved) return `starts with '${reserved}', which SSM reserves (in any case)`;
+  if (name.includes('/') && !name.startsWith('/')) return `is in a hierarchy but does not start with '/': write ${JSON.stringify(`/${name}`)}`;
+  if (levels.includes('')) return "has an empty level (two '/' in a row, or a '/' at the end)";
+  if (levels.length > MAX_PARAMETER_LEVELS) return `has ${levels.length} levels`;
+  return undefined;
+}
 
 function validateParameterName(name: string): void {
   if (Token.isUnresolved(name)) {
     return;
   }
-  const bare = name.replace(/^\//, '').toLowerCase();
-  if (!PARAMETER_NAME.test(name) || bare.startsWith('aws') || bare.startsWith('ssm')) {
+  const problem = parameterNameProblem(name);
+  if (problem) {
     throw new Error(
-      `'ssmParameterName' is ${JSON.stringify(name)}; a parameter name has 1 to 1,011 letters, digits and . - _ /, ` +
-      "and does not start with 'aws' or 'ssm' (such as '/images/web-server').",
+      `'ssmParameterName' is ${JSON.stringify(name)}: it ${problem}; a parameter name has 1 to 1,011 letters, digits and . - _ /, ` +
+      "does not start with 'aws' or 'ssm', starts with '/' when it is in a hierarchy, and has at most 15 levels (such as '/images/web-server').",
     );
   }
 }

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Annotations as CdkAnnotations, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { BootMode, DiskImage, DiskImageFormat, LicenseType, VmImageImport } from '../src';
 import { writeDiskFixture } from './support/disk-fixtures';
@@ -143,5 +143,48 @@ describe('bootMode UEFI on a boot disk without an EFI System Partition', () => {
 
   test('a VHDX with an ESP and no bootMode gets the UEFI warning instead', () => {
     expect(warnings(undefined, files.vhdxEsp).filter((w) => w.includes('cdk-vm-import:uefiDisk'))).toHaveLength(1);
+  });
+});
+
+describe('a file whose name says another format than its bytes', () => {
+  const MISMATCH = 'cdk-vm-import:nameContradictsBytes';
+  function warningsOf(file: string, format?: DiskImageFormat): string[] {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(file, { format })], licenseType: LicenseType.BYOL });
+    return Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
+  }
+
+  test.each<[string, () => string, string, string, (f: string) => string]>([
+    ['a RAW disk named .vmdk', () => files.rawAsVmdk, 'a VMDK (.vmdk)', 'a RAW with GPT (RAW)',
+      (f) => `; if it should be a VMDK, convert it: qemu-img convert -f raw ${STREAM_OPTIMIZED} ${f} ${path.join(dir, 'raw-stream-optimized.vmdk')}`],
+    ['a VHDX named .vhd', () => fixtureAs('disk.vhdx', 'vhdx-named.vhd'), 'a VHD (.vhd)', 'a VHDX (VHDX)',
+      (f) => `; if it should be a VHD, convert it: qemu-img convert -f vhdx -O vpc ${f} ${path.join(dir, 'vhdx-named-converted.vhd')}`],
+    ['a RAW disk named .vhdx', () => fixtureAs('mbr.img', 'mbr-named.vhdx'), 'a VHDX (.vhdx)', 'a RAW with MBR (RAW)',
+      (f) => `; if it should be a VHDX, convert it: qemu-img convert -f raw -O vhdx ${f} ${path.join(dir, 'mbr-named-converted.vhdx')}`],
+    ['a stream-optimized VMDK named .ova', () => fixtureAs('gpt-stream.vmdk', 'stream-named.ova'), 'an OVA (.ova)', 'a stream-optimized VMDK (VMDK)', () => ''],
+    ['a VHD named .img', () => fixtureAs('empty-dynamic.vhd', 'vhd-named.img'), 'a raw disk (.img)', 'a dynamic VHD (VHD)',
+      (f) => `; if it should be a raw disk, convert it: qemu-img convert -f vpc -O raw ${f} ${path.join(dir, 'vhd-named-converted.raw')}`],
+  ])('%s is imported as what the bytes are, with a warning', (_, make, named, bytes, convert) => {
+    const file = make();
+    const detected = /\((\w+)\)$/.exec(bytes)![1];
+    expect(warningsOf(file)).toContain(
+      `DiskImage.fromAsset('${file}') is named as ${named}, but its bytes are ${bytes}: it is imported as ${detected}. ` +
+      `If that is right, set 'format: DiskImageFormat.${detected}' (or rename the file)${convert(file)}. [ack: ${MISMATCH}]`);
+  });
+
+  test.each<[string, () => string, DiskImageFormat | undefined]>([
+    ['a RAW disk named .vmdk with format RAW stated', () => files.rawAsVmdk, DiskImageFormat.RAW],
+    ['a stream-optimized VMDK named .vmdk', () => writeDiskFixture('gpt-stream.vmdk', dir), undefined],
+    ['a RAW disk named .img', () => writeDiskFixture('gpt.img', dir), undefined],
+    ['a RAW disk with a name of no known format', () => fixtureAs('gpt.img', 'disk.bin'), undefined],
+  ])('no such warning for %s', (_, make, format) => {
+    expect(warningsOf(make(), format).filter((w) => w.includes(MISMATCH))).toEqual([]);
+  });
+
+  test('the warning can be acknowledged by its id', () => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+    CdkAnnotations.of(stack).acknowledgeWarning(MISMATCH, 'these raw disks are named .vmdk by the export tool');
+    new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromAsset(files.rawAsVmdk)], licenseType: LicenseType.BYOL });
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(MISMATCH))).toEqual([]);
   });
 });

@@ -347,6 +347,19 @@ describe('good input passes', () => {
   });
 });
 
+test('the license warning is only for ImportImage: the snapshot route (the README\'s arm64 example) registers no license', () => {
+  const stack = newStack();
+  new VmImageImport(stack, 'Import', {
+    diskImages: [DiskImage.fromBucket(bucket(stack), 'arm-server.raw')],
+    importMethod: ImportMethod.SNAPSHOTS,
+    architecture: Architecture.ARM64,
+    bootMode: BootMode.UEFI,
+    imageName: 'arm-server-2026.12.01',
+    requireImdsv2: true,
+  });
+  expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('cdk-vm-import:noLicense'))).toEqual([]);
+});
+
 test('neither license type nor usage operation is a warning, not an error', () => {
   const stack = newStack();
   new VmImageImport(stack, 'Import', { diskImages: [DiskImage.fromBucket(bucket(stack), 'a.vmdk')] });

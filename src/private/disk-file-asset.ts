@@ -179,6 +179,20 @@ function writeCache(cacheFile: string, cache: HashCache): void {
 
 // ---- Staging -----------------------------------------------------------------------------------
 
+/** The file each bound asset disk came from, as the caller named it, for messages about the disk. */
+const assetFiles = new WeakMap<object, string>();
+
+/** Records that `disk` (a bound disk container) is the file asset of `file`. */
+export function rememberAssetFile<T extends object>(disk: T, file: string): T {
+  assetFiles.set(disk, file);
+  return disk;
+}
+
+/** The file a bound disk container was published from, if it is a file asset. */
+export function assetFileOf(disk: object): string | undefined {
+  return assetFiles.get(disk);
+}
+
 /** Registers a local file as a FILE asset of the scope's stack without copying its bytes. */
 export function stageDiskFile(scope: Construct, filePath: string): StagedDiskFile {
   const realPath = checkSource(filePath);

@@ -3,13 +3,17 @@
  * message names the prop, shows the value and says what is allowed. Unresolved tokens
  * are skipped: only their deploy-time value can be checked.
  */
-import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
+import {
+  Annotations, CfnMapping, DefaultTokenResolver, Duration, IPostProcessor, IResolvable, IResolveContext, Reference, RemovalPolicy, Resource,
+  Stack, StringConcat, Token, Tokenization,
+} from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DiskImageConfig, DiskImageFormat } from '../disk-image';
 import { Architecture, BootMode, Hypervisor, ImportMethod, LicenseType, Platform } from '../import-options';
 import type { VmImageImportProps } from '../vm-image-import';
 import { checkEnum, known, show } from './checks';
 import { defaultDeviceName, LIBRARY_TAG_COUNT } from './contract';
+import { assetFileOf } from './disk-file-asset';
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_POLL_INTERVAL, MAX_TIMEOUT, MIN_POLL_INTERVAL } from './engine';
 import { HISTORY_BUDGET, HISTORY_LIMIT, worstCaseHistory } from './history';
 import { checkPlacement } from './placement';
@@ -284,7 +288,8 @@ export function validateImport(scope: Construct, props: VmImageImportProps): voi
   checkClientData(props);
   checkLicenses(props.licenseConfigurationArns);
   checkWait(props.timeout, props.pollInterval, props.importMethod);
-  if (props.licenseType === undefined && props.usageOperation === undefined) {
+  // Only ImportImage licenses the image: the snapshot route registers the disks as they are.
+  if (props.licenseType === undefined && props.usageOperation === undefined && props.importMethod !== ImportMethod.SNAPSHOTS) {
     Annotations.of(scope).addWarningV2('cdk-vm-import:noLicense',
       "Neither 'licenseType' nor 'usageOperation' is set: AWS recommends setting one, or VM Import guesses the license from the operating system.");
   }
@@ -319,9 +324,35 @@ function checkDisk(disk: DiskImageConfig, index: number): void {
   }
 }
 
+/** Where a bound disk's bytes are, as the same text for the same disk: its S3 object (also from an s3:// URL), URL or snapshot. */
+function diskSource(disk: DiskImageConfig): string | undefined {
+  if (disk.s3Bucket !== undefined && disk.s3Key !== undefined) return `s3://${disk.s3Bucket}/${disk.s3Key}`;
+  return disk.url ?? disk.snapshotId;
+}
+
+/** The same disk twice would be imported as two volumes of one AMI. */
+function checkDuplicateDisks(scope: Construct, disks: DiskImageConfig[]): void {
+  const stack = Stack.of(scope);
+  const shown = disks.map((disk) => {
+    const source = diskSource(disk);
+    return source === undefined || !Token.isUnresolved(source) ? source : JSON.stringify(stack.resolve(source));
+  });
+  for (const [j, source] of shown.entries()) {
+    const i = source === undefined ? -1 : shown.indexOf(source);
+    if (i < 0 || i === j) continue;
+    const [first, second] = [assetFileOf(disks[i]), assetFileOf(disks[j])];
+    const what = first === undefined || second === undefined ? source
+      : first === second ? `DiskImage.fromAsset('${first}')`
+        : `DiskImage.fromAsset('${first}') and DiskImage.fromAsset('${second}') hold the same bytes`;
+    throw new Error(`'diskImages[${i}]' and 'diskImages[${j}]' are the same disk (${what}): VM Import would import it twice, as two volumes of the AMI. ` +
+      'Remove one, or give each its own disk image.');
+  }
+}
+
 /** Checks the disks once bound, and the props that depend on them. */
-export function validateDisks(_scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
+export function validateDisks(scope: Construct, props: VmImageImportProps, disks: DiskImageConfig[]): void {
   disks.forEach(checkDisk);
+  checkDuplicateDisks(scope, disks);
   if (props.importMethod === ImportMethod.SNAPSHOTS) {
     disks.forEach(checkSnapshotRouteDisk);
     // RegisterImage maps each disk to its deviceName, or to /dev/xvda, /dev/xvdb, … by its place.
@@ -369,4 +400,61 @@ export function validateResources(scope: Construct, props: VmImageImportProps): 
         "or the import fails late with 'the specified KMS key is not accessible'.");
     }
   }
+}
+
+/** Remembers every token it resolves, nested ones included. */
+class RecordingResolver extends DefaultTokenResolver {
+  public readonly tokens = new Set<IResolvable>();
+
+  constructor() {
+    super(new StringConcat());
+  }
+
+  public resolveToken(token: IResolvable, context: IResolveContext, postProcessor: IPostProcessor): any {
+    this.tokens.add(token);
+    return super.resolveToken(token, context, postProcessor);
+  }
+}
+
+/** A CfnMapping's body as the template will hold it, before resolution: `{ key1: { key2: value } }`. */
+function mappingBody(mapping: CfnMapping): Record<string, Record<string, unknown>> {
+  // `_toCloudFormation` is how every CfnElement renders itself; a mapping's values are not otherwise readable.
+  type Rendered = { Mappings?: Record<string, Record<string, Record<string, unknown>>> };
+  const rendered = (mapping as unknown as { _toCloudFormation(): Rendered })._toCloudFormation();
+  return Object.values(rendered.Mappings ?? {})[0] ?? {};
+}
+
+/**
+ * Finds this import's values in any CloudFormation Mapping of the app (as `ec2.MachineImage.genericLinux`
+ * makes in a stack whose Region is unknown at synth), of its own stack or another: CloudFormation
+ * rejects a reference in a Mapping at deploy. `attributes` names the import's own attributes by their
+ * reference; other references to a resource of the import are named as CloudFormation shows them.
+ * Run from a validation: every mapping then exists.
+ */
+export function validateMappings(scope: Construct, attributes: ReadonlyMap<IResolvable, string>): string[] {
+  const inside = (target: Construct) => target.node.path.startsWith(`${scope.node.path}/`);
+  // Another resource of the import by its path in it, as 'Parameter.Ref'.
+  const nameOf = (reference: Reference) => `${reference.target.node.path.slice(scope.node.path.length + 1).replace(/\/Resource$/, '')}.${reference.displayName}`;
+  const problems: string[] = [];
+  for (const mapping of scope.node.root.node.findAll().filter((c): c is CfnMapping => c instanceof CfnMapping)) {
+    for (const [key1, row] of Object.entries(mappingBody(mapping))) {
+      for (const [key2, value] of Object.entries(row ?? {})) {
+        const resolver = new RecordingResolver();
+        Tokenization.resolve(value, { scope: Stack.of(mapping), resolver, preparing: false });
+        const named = [...resolver.tokens]
+          .map((token) => attributes.get(token) ?? (token instanceof Reference && inside(token.target) ? nameOf(token) : undefined))
+          .find((name) => name !== undefined);
+        if (named !== undefined) {
+          problems.push(
+            `The CloudFormation Mapping ${mapping.node.path} holds this import's '${named}' (at ${key1}.${key2}), as ec2.MachineImage.genericLinux() ` +
+            'and genericWindows() make in a stack whose Region is unknown at synth: CloudFormation accepts no reference (Fn::GetAtt, Fn::ImportValue) ' +
+            "in a Mapping and rejects the template at deploy. Give the import itself as the 'machineImage' (it is an ec2.IMachineImage), " +
+            "use ec2.MachineImage.genericLinux() or genericWindows() only in a stack with a concrete 'env.region', or publish the AMI with " +
+            "'ssmParameterName' and read it with ec2.MachineImage.fromSsmParameter().",
+          );
+        }
+      }
+    }
+  }
+  return problems;
 }
