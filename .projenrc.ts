@@ -50,6 +50,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-cdk/integ-runner@2.197.10',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     'aws-local-stepfunctions@3.0.0',
+    // Model-based tests of the engine's life cycle (fc.commands, fc.asyncModelRun).
+    'fast-check@^4',
   ],
 
   eslintOptions: {

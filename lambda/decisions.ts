@@ -11,6 +11,7 @@ import {
   METHOD_SNAPSHOTS,
   REMOVAL_DESTROY,
   REMOVAL_RETAIN,
+  TAG_EXECUTION,
   TAG_IMPORT_TASK_ID,
   TAG_LOGICAL_ID,
   TAG_STACK_ID,
@@ -142,8 +143,8 @@ export function removedTagKeys(oldProps: Pick<WireProperties, 'Tags'>, newProps:
   return (oldProps.Tags ?? []).map((t) => t.Key).filter((k) => !kept.has(k));
 }
 
-/** The ImportImage request for these properties. */
-export function importImageInput(props: WireProperties, token: string, stackId: string): ImportImageCommandInput {
+/** The ImportImage request for these properties, from the execution of this name. */
+export function importImageInput(props: WireProperties, token: string, stackId: string, executionName: string): ImportImageCommandInput {
   const cd = props.ClientData;
   return {
     ClientToken: token,
@@ -174,7 +175,7 @@ export function importImageInput(props: WireProperties, token: string, stackId: 
     })),
     TagSpecifications: [{
       ResourceType: 'import-image-task',
-      Tags: [...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })), { Key: TAG_STACK_ID, Value: stackId }],
+      Tags: [...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })), { Key: TAG_STACK_ID, Value: stackId }, { Key: TAG_EXECUTION, Value: executionName }],
     }],
   };
 }
@@ -489,8 +490,8 @@ export function snapshotClientToken(token: string, disk: number): string {
 }
 
 /** The ImportSnapshot requests, one per disk, in order. */
-export function importSnapshotInputs(props: WireProperties, token: string, stackId: string): ImportSnapshotCommandInput[] {
-  const image = importImageInput(props, token, stackId);
+export function importSnapshotInputs(props: WireProperties, token: string, stackId: string, executionName: string): ImportSnapshotCommandInput[] {
+  const image = importImageInput(props, token, stackId, executionName);
   return props.DiskContainers.map((d, i) => ({
     ClientToken: snapshotClientToken(token, i),
     RoleName: props.RoleName,

@@ -30,7 +30,7 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { backoffDelay, isAlreadyGone, isSnapshotInUse, LaunchPermission } from './decisions';
-import { TAG_IMPORT_TASK_ID, TAG_STACK_ID } from '../src/private/contract';
+import { TAG_EXECUTION, TAG_IMPORT_TASK_ID, TAG_STACK_ID } from '../src/private/contract';
 
 /** Attempts per call, the first included, for throttling and transient server errors. */
 const MAX_ATTEMPTS = 8;
@@ -117,6 +117,21 @@ export async function describeImportTask(importTaskId: string): Promise<ImportIm
     }
     throw error;
   }
+}
+
+/** The active image and snapshot import tasks tagged with this execution's name (see TAG_EXECUTION) and this stack's ID. */
+export async function activeTasksOf(stackId: string, executionName: string): Promise<string[]> {
+  const Filters = [
+    { Name: `tag:${TAG_EXECUTION}`, Values: [executionName] },
+    { Name: `tag:${TAG_STACK_ID}`, Values: [stackId] },
+    { Name: 'task-state', Values: ['active'] },
+  ];
+  const images = await ec2().send(new DescribeImportImageTasksCommand({ Filters }));
+  const snapshots = await ec2().send(new DescribeImportSnapshotTasksCommand({ Filters }));
+  return [
+    ...(images.ImportImageTasks ?? []).map((t) => t.ImportTaskId),
+    ...(snapshots.ImportSnapshotTasks ?? []).map((t) => t.ImportTaskId),
+  ].filter((id): id is string => !!id);
 }
 
 /** Cancels an active import task. EC2 refuses (a 400) when the task is no longer active. */

@@ -64,6 +64,10 @@ export interface ResourceAnswer {
 const SETTLE_BUDGET_MS = 120_000;
 /** How long a Delete waits for EC2 to release a snapshot of a just-deregistered AMI. */
 const SNAPSHOT_IN_USE_BUDGET_MS = 300_000;
+/** The state machine's start step (engine.ts). */
+const START_STATE = 'StartImport';
+/** Lookups of a task the stopped start step could not record: 2, 4 and 8 s apart, for EC2 to list a new task. */
+const UNRECORDED_LOOKUPS = 4;
 /** How long a Delete waits for the execution to tag an AMI that completed while it was being cancelled. */
 const TAG_WAIT_BUDGET_MS = 180_000;
 
@@ -182,14 +186,21 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     }
     return;
   }
-  const recorded = await sfn.recordedImportOf(arn);
-  if (!recorded) {
+  let running = execution.status === 'RUNNING';
+  let recorded = await sfn.recordedImportOf(arn);
+  if (!recorded && running) {
+    // Stop first, then read again: the start step may have recorded its task since the first read.
     await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted before the import started');
+    running = false;
+    recorded = await sfn.recordedImportOf(arn);
+  }
+  if (!recorded) {
     log({ message: 'stopped before the import started', executionArn: arn });
+    await cancelUnrecorded(event.StackId, arn);
     return;
   }
   if (recorded.importTaskIds) {
-    await endSnapshotImport(event.StackId, arn, execution.status === 'RUNNING', recorded.importTaskIds, props, destroy);
+    await endSnapshotImport(event.StackId, arn, running, recorded.importTaskIds, props, destroy);
     return;
   }
   const { importTaskId } = recorded;
@@ -201,7 +212,7 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     const task = await ec2.describeImportTask(importTaskId);
     const outcome = classifyTask(task);
     if (outcome.kind === 'completed') {
-      await settleCompleted(event.StackId, arn, execution.status === 'RUNNING', recorded, outcome.imageId, outcome.snapshotIds, destroy);
+      await settleCompleted(event.StackId, arn, running, recorded, outcome.imageId, outcome.snapshotIds, destroy);
       return;
     }
     if (outcome.kind !== 'failed') {
@@ -209,6 +220,29 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     }
   }
   await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+}
+
+/**
+ * A start step in flight when its execution was stopped may have started tasks it could not
+ * record: one whose ImportImage returned after the stop cancels its task itself (it sees the
+ * execution stopped); one that returned just before is found by the tags it created the
+ * task with, once EC2 lists it.
+ */
+async function cancelUnrecorded(stackId: string, arn: string): Promise<void> {
+  if (!await sfn.stoppedInStartStep(arn, START_STATE)) {
+    return;
+  }
+  for (let attempt = 0; attempt < UNRECORDED_LOOKUPS; attempt++) {
+    const ids = await ec2.activeTasksOf(stackId, sfn.executionNameOf(arn));
+    if (ids.length > 0) {
+      for (const id of ids) {
+        await ec2.cancelImportTask(id, 'cdk-vm-import: the resource was deleted').catch((error: Error) => log({ message: 'not cancelled', importTaskId: id, reason: error.message }));
+      }
+      log({ message: 'cancelled tasks the stopped start step had not recorded', importTaskIds: ids });
+      return;
+    }
+    await ec2.sleep(2000 * 2 ** attempt);
+  }
 }
 
 /**

@@ -31,6 +31,29 @@ export function executionArn(stateMachineArn: string, name: string): string {
   return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
+/** An execution's name: the last part of its ARN. */
+export function executionNameOf(arn: string): string {
+  return arn.slice(arn.lastIndexOf(':') + 1);
+}
+
+/**
+ * Whether the execution was in its start step (entered, not exited) when its history
+ * ends: after a stop, a start step then in flight may have started a task it could not
+ * record. Read from the newest events.
+ */
+export async function stoppedInStartStep(arn: string, startStateName: string): Promise<boolean> {
+  const out = await sfn().send(new GetExecutionHistoryCommand({ executionArn: arn, reverseOrder: true, includeExecutionData: false, maxResults: 20 }));
+  for (const event of out.events ?? []) {
+    if (event.stateExitedEventDetails) {
+      return false;
+    }
+    if (event.stateEnteredEventDetails) {
+      return event.stateEnteredEventDetails.name === startStateName;
+    }
+  }
+  return false;
+}
+
 /** The execution, or undefined when none of that ARN exists. */
 export async function describeExecution(arn: string): Promise<DescribeExecutionCommandOutput | undefined> {
   try {

@@ -183,12 +183,12 @@ async function startStep(event: StepEvent): Promise<StartStepResult> {
   try {
     if (isSnapshotRoute(props)) {
       snapshotTaskIds = started;
-      for (const input of importSnapshotInputs(props, token, state.StackId)) {
+      for (const input of importSnapshotInputs(props, token, state.StackId, sfn.executionNameOf(event.ExecutionArn))) {
         started.push(await ec2.importSnapshot(input));
       }
       importTaskId = started[0];
     } else {
-      importTaskId = await ec2.importImage(importImageInput(props, token, state.StackId));
+      importTaskId = await ec2.importImage(importImageInput(props, token, state.StackId, sfn.executionNameOf(event.ExecutionArn)));
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

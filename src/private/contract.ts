@@ -255,6 +255,14 @@ export const TAG_IMPORT_TASK_ID = 'cdk-vm-import:import-task-id';
 export const TAG_LOGICAL_ID = 'cdk-vm-import:logical-id';
 
 /**
+ * The start step tags each import task, as it creates it, with the name of the execution
+ * that started it under this key: the one way to find a task whose ID the execution could
+ * not record because it was stopped while ImportImage ran (a rollback right after the
+ * start). Only tasks that also carry this stack's tag are cancelled by it.
+ */
+export const TAG_EXECUTION = 'cdk-vm-import:execution';
+
+/**
  * How many tags of its own (`cdk-vm-import:*`) the engine adds to the AMI and each of its
  * snapshots (stack ID, logical ID, import task ID): the construct keeps room for them under
  * EC2's 50 tags per resource. `resourceTags` in lambda/decisions.ts is tested against it.

@@ -109,6 +109,8 @@ export interface EngineOptions {
   readonly ec2?: LocalEc2Options;
   /** VM_IMPORT_IAM_RETRY_SECONDS for the function. @default 120 */
   readonly iamRetrySeconds?: number;
+  /** Real milliseconds a Wait state takes (LocalSfnOptions.waitMs). @default 0 */
+  readonly waitMs?: number;
 }
 
 type Props = Record<string, unknown>;
@@ -173,13 +175,14 @@ export class Engine {
   /** Sends one custom resource request to the bundled function and returns the response CloudFormation received. */
   public async request(
     requestType: 'Create' | 'Update' | 'Delete', resourceType: string, logicalId: string, props: Props,
-    extra: { physicalResourceId?: string; oldProps?: Props } = {},
+    extra: { physicalResourceId?: string; oldProps?: Props; requestId?: string; stackId?: string } = {},
   ): Promise<CustomResourceResponse> {
-    const requestId = `request-${++this.requests}-${logicalId}`;
+    // A request delivered again keeps its RequestId (and its ResponseURL).
+    const requestId = extra.requestId ?? `request-${++this.requests}-${logicalId}`;
     await this.handler.handler({
       RequestType: requestType,
       RequestId: requestId,
-      StackId: STACK_ID,
+      StackId: extra.stackId ?? STACK_ID,
       LogicalResourceId: logicalId,
       ResourceType: resourceType,
       PhysicalResourceId: extra.physicalResourceId,
@@ -247,6 +250,7 @@ export class Engine {
     this.sfn = await LocalSfn.start({
       definition: synthesizedDefinition(),
       stateMachineArn: STATE_MACHINE_ARN,
+      waitMs: options.waitMs,
       now: (arn) => Date.now() + (arn ? this.clockOffsetMs.get(arn) ?? 0 : 0),
       answer: (resource, stateName, input, execution) => this.answer(resource, stateName, input, execution),
     });

@@ -59,7 +59,7 @@ describe('create', () => {
       });
     }
     // The task carries the user's tags and the stack tag from ImportImage's TagSpecifications.
-    expect(tagsOf(task)).toEqual({ team: 'infra', [TAG_STACK_ID]: STACK_ID });
+    expect(tagsOf(task)).toEqual({ 'team': 'infra', [TAG_STACK_ID]: STACK_ID, 'cdk-vm-import:execution': start.PhysicalResourceId.split(':').pop() });
     expect(task.params.clientToken).toMatch(/^[0-9a-f]{64}$/);
     expect(task.params.kmsKeyId).toBe(props().KmsKeyId);
     // The state machine polled EC2 itself: the function ran twice (start, signal) in 360 polls.

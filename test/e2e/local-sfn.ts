@@ -76,6 +76,13 @@ export interface LocalSfnOptions {
   readonly answer: TaskAnswer;
   /** The time `$$.State.EnteredTime` reports to an execution, in epoch milliseconds (each execution may have a clock of its own). */
   readonly now: (executionArn?: string) => number;
+  /**
+   * Real milliseconds each Wait state takes. @default 0 (the test's clock moves instead).
+   * A few milliseconds keep an import longer than a custom resource request's few calls,
+   * as it is on AWS (polls 5 s or more apart; an import of minutes), where a test plays
+   * requests against a running import.
+   */
+  readonly waitMs?: number;
 }
 
 class SfnError extends Error {
@@ -181,7 +188,7 @@ export class LocalSfn {
         handlers[stateName] = (taskInput) => this.options.answer(resource, stateName, taskInput as Json, execution);
       }
       if (state.Type === 'Wait') {
-        waits[stateName] = 0; // the test's clock moves instead
+        waits[stateName] = this.options.waitMs ?? 0; // the test's clock moves instead
       }
     }
     const now = () => this.options.now(arn);

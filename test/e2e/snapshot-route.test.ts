@@ -67,7 +67,7 @@ describe('importMethod snapshots: ImportSnapshot per disk, then RegisterImage', 
     expect(boot.params.clientToken).toMatch(/^[0-9a-f]{64}$/);
     expect(data.params.clientToken).not.toBe(boot.params.clientToken);
     for (const task of [boot, data]) {
-      expect(tagsOf(task)).toEqual({ team: 'infra', [TAG_STACK_ID]: STACK_ID });
+      expect(tagsOf(task)).toEqual({ 'team': 'infra', [TAG_STACK_ID]: STACK_ID, 'cdk-vm-import:execution': start.PhysicalResourceId.split(':').pop() });
       expect(task.status).toBe('completed');
     }
 

@@ -118,7 +118,7 @@ test('importImageInput maps every property', () => {
     ClientData: { Comment: 'c', UploadStart: '2026-01-01T00:00:00.000Z', UploadEnd: '2026-01-01T01:00:00.000Z', UploadSize: '8.5' },
     LicenseConfigurationArns: ['arn:lic'],
     Tags: [{ Key: 'team', Value: 'infra' }],
-  }, 'tok', STACK);
+  }, 'tok', STACK, 'vmimport-0123');
   expect(input).toEqual({
     ClientToken: 'tok',
     RoleName: 'r',
@@ -140,13 +140,13 @@ test('importImageInput maps every property', () => {
     ],
     TagSpecifications: [{
       ResourceType: 'import-image-task',
-      Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'cdk-vm-import:stack-id', Value: STACK }],
+      Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'cdk-vm-import:stack-id', Value: STACK }, { Key: 'cdk-vm-import:execution', Value: 'vmimport-0123' }],
     }],
   });
 });
 
 test('importImageInput sends Encrypted false as false', () => {
-  expect(importImageInput({ ...BASE, Encrypted: 'false' }, 't', STACK).Encrypted).toBe(false);
+  expect(importImageInput({ ...BASE, Encrypted: 'false' }, 't', STACK, 'vmimport-0123').Encrypted).toBe(false);
 });
 
 describe('parseProperties', () => {

@@ -659,7 +659,7 @@ describe('state machine steps', () => {
       expect(input.ClientToken).toBe(clientToken(EXECUTION_ARN));
       expect(input.RoleName).toBe('import-role');
       expect(input.DiskContainers).toEqual([{ Format: 'VMDK', UserBucket: { S3Bucket: 'b', S3Key: 'k.vmdk' } }]);
-      expect(input.TagSpecifications).toEqual([{ ResourceType: 'import-image-task', Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'cdk-vm-import:stack-id', Value: STACK }] }]);
+      expect(input.TagSpecifications).toEqual([{ ResourceType: 'import-image-task', Tags: [{ Key: 'team', Value: 'infra' }, { Key: 'cdk-vm-import:stack-id', Value: STACK }, { Key: 'cdk-vm-import:execution', Value: BASE_NAME }] }]);
       expect(ec2.commandCalls(CancelImportTaskCommand)).toHaveLength(0);
     });
 
