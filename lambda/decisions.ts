@@ -144,7 +144,7 @@ export function removedTagKeys(oldProps: Pick<WireProperties, 'Tags'>, newProps:
 }
 
 /** The ImportImage request for these properties, from the execution of this name. */
-export function importImageInput(props: WireProperties, token: string, stackId: string, executionName: string): ImportImageCommandInput {
+export function importImageInput(props: WireProperties, token: string, stackId: string, execution: string): ImportImageCommandInput {
   const cd = props.ClientData;
   return {
     ClientToken: token,
@@ -175,7 +175,11 @@ export function importImageInput(props: WireProperties, token: string, stackId: 
     })),
     TagSpecifications: [{
       ResourceType: 'import-image-task',
-      Tags: [...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })), { Key: TAG_STACK_ID, Value: stackId }, { Key: TAG_EXECUTION, Value: executionName }],
+      Tags: [
+        ...(props.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })),
+        { Key: TAG_STACK_ID, Value: stackId },
+        { Key: TAG_EXECUTION, Value: execution },
+      ],
     }],
   };
 }
@@ -490,8 +494,8 @@ export function snapshotClientToken(token: string, disk: number): string {
 }
 
 /** The ImportSnapshot requests, one per disk, in order. */
-export function importSnapshotInputs(props: WireProperties, token: string, stackId: string, executionName: string): ImportSnapshotCommandInput[] {
-  const image = importImageInput(props, token, stackId, executionName);
+export function importSnapshotInputs(props: WireProperties, token: string, stackId: string, execution: string): ImportSnapshotCommandInput[] {
+  const image = importImageInput(props, token, stackId, execution);
   return props.DiskContainers.map((d, i) => ({
     ClientToken: snapshotClientToken(token, i),
     RoleName: props.RoleName,

@@ -42,7 +42,8 @@ export function executionNameOf(arn: string): string {
  * record. Read from the newest events.
  */
 export async function stoppedInStartStep(arn: string, startStateName: string): Promise<boolean> {
-  const out = await sfn().send(new GetExecutionHistoryCommand({ executionArn: arn, reverseOrder: true, includeExecutionData: false, maxResults: 20 }));
+  const request = { executionArn: arn, reverseOrder: true, includeExecutionData: false, maxResults: 20 };
+  const out = await sfn().send(new GetExecutionHistoryCommand(request));
   for (const event of out.events ?? []) {
     if (event.stateExitedEventDetails) {
       return false;

@@ -180,7 +180,10 @@ export class CloudFormationModel {
       return rollback(result.PhysicalResourceId);
     }
     this.setStatus('CREATE_COMPLETE');
-    this.live = { variant: step.variant, removal: step.removal, props, startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId };
+    this.live = {
+      variant: step.variant, removal: step.removal, props,
+      startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId,
+    };
     return 'complete';
   }
 
@@ -189,7 +192,9 @@ export class CloudFormationModel {
     this.setStatus('UPDATE_IN_PROGRESS');
     const props = variantProps(step);
     const newWait = props.WaitConditionId !== old.props.WaitConditionId;
-    const start = await this.send('Update', START_TYPE, START, props, { physicalResourceId: old.startPhysical, oldProps: old.props, duplicate: step.duplicate });
+    const start = await this.send('Update', START_TYPE, START, props, {
+      physicalResourceId: old.startPhysical, oldProps: old.props, duplicate: step.duplicate,
+    });
     let resultPhysical: string | undefined;
     let waited = false;
     const rollback = async () => {
@@ -198,7 +203,8 @@ export class CloudFormationModel {
       let restoredResult = old.resultPhysical;
       if (resultPhysical !== undefined) {
         const back = await this.send('Update', RESULT_TYPE, RESULT, old.resultProps, {
-          physicalResourceId: resultPhysical, oldProps: { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy },
+          physicalResourceId: resultPhysical,
+          oldProps: { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy },
         });
         restoredResult = back.PhysicalResourceId;
       }
@@ -212,7 +218,8 @@ export class CloudFormationModel {
       }
       this.setStatus('UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS');
       if (resultPhysical !== undefined && resultPhysical !== restoredResult) {
-        await this.send('Delete', RESULT_TYPE, RESULT, { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy }, { physicalResourceId: resultPhysical });
+        const replaced = { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+        await this.send('Delete', RESULT_TYPE, RESULT, replaced, { physicalResourceId: resultPhysical });
       }
       if (start.Status === 'SUCCESS' && start.PhysicalResourceId !== restoredStart) {
         await this.send('Delete', START_TYPE, START, props, { physicalResourceId: start.PhysicalResourceId });
@@ -251,7 +258,10 @@ export class CloudFormationModel {
       await this.send('Delete', START_TYPE, START, old.props, { physicalResourceId: old.startPhysical });
     }
     this.setStatus('UPDATE_COMPLETE');
-    this.live = { variant: step.variant, removal: step.removal, props, startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId };
+    this.live = {
+      variant: step.variant, removal: step.removal, props,
+      startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId,
+    };
     return 'complete';
   }
 }
