@@ -181,8 +181,12 @@ export class CloudFormationModel {
     }
     this.setStatus('CREATE_COMPLETE');
     this.live = {
-      variant: step.variant, removal: step.removal, props,
-      startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId,
+      variant: step.variant,
+      removal: step.removal,
+      props,
+      startPhysical: start.PhysicalResourceId,
+      resultProps,
+      resultPhysical: result.PhysicalResourceId,
     };
     return 'complete';
   }
@@ -259,8 +263,12 @@ export class CloudFormationModel {
     }
     this.setStatus('UPDATE_COMPLETE');
     this.live = {
-      variant: step.variant, removal: step.removal, props,
-      startPhysical: start.PhysicalResourceId, resultProps, resultPhysical: result.PhysicalResourceId,
+      variant: step.variant,
+      removal: step.removal,
+      props,
+      startPhysical: start.PhysicalResourceId,
+      resultProps,
+      resultPhysical: result.PhysicalResourceId,
     };
     return 'complete';
   }
