@@ -248,6 +248,8 @@ project.addTask('changelog', {
   env: { CHANGELOG: 'dist/changelog.md', PROJECT_CHANGELOG_FILE: 'CHANGELOG.md', VERSION_FILE: 'dist/version.txt', MAJOR: '0' },
   steps: [
     { exec: 'git diff --quiet HEAD', name: 'the tree is clean' },
+    // bump prepends to the entry file: start it afresh, or an earlier bump's entry comes twice.
+    { exec: 'rm -f dist/changelog.md' },
     { spawn: 'bump' },
     { builtin: 'release/update-changelog' },
     { spawn: 'unbump' },
