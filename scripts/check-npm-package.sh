@@ -9,8 +9,15 @@ set -euo pipefail
 dir=${1:-dist/js}
 shopt -s nullglob
 tarballs=("$dir"/*.tgz)
-[ ${#tarballs[@]} -eq 1 ] || { echo "npm package: expected one tarball in $dir, found ${#tarballs[@]}: ${tarballs[*]:-none}" >&2; exit 1; }
-tgz=${tarballs[0]}
+# One tarball, or (dist/ kept from an earlier build) the one of package.json's version.
+version=$(node -p 'require("./package.json").version')
+if [ ${#tarballs[@]} -eq 1 ]; then
+  tgz=${tarballs[0]}
+elif [ -f "$dir/cdk-vm-import@$version.jsii.tgz" ]; then
+  tgz=$dir/cdk-vm-import@$version.jsii.tgz
+else
+  echo "npm package: expected one tarball in $dir, or one of version $version, found ${#tarballs[@]}: ${tarballs[*]:-none}" >&2; exit 1
+fi
 entries=$(tar -tzf "$tgz")
 status=0
 for required in package/package.json package/.jsii package/.jsii.tabl.json package/lib/index.js package/lib/index.d.ts \
