@@ -3,7 +3,7 @@
 # (.github/workflows/release.yml, release_pypi; release_maven, release_golang and release_nuget
 # differ only in the language): from the npm tarball alone, over a fresh checkout, with no
 # build output of this working tree. Then checks its docs are translated, which needs the
-# rosetta tablet inside that tarball. The job's `npm ci` is replaced by a link to this
+# rosetta tablet inside that tarball, and that the npm tarball it embeds holds the engine. The job's `npm ci` is replaced by a link to this
 # repository's node_modules (the same lockfile).
 #   npx projen package:js && bash scripts/release-job.sh
 set -euo pipefail
@@ -23,3 +23,4 @@ cd "$job"
 tar --strip-components=1 -xzf "${tarballs[0]}" -C .repo
 (cd .repo && npx projen package:python)
 bash "$root/scripts/check-translated-docs.sh" .repo/dist python
+bash "$root/scripts/check-embedded-engine.sh" .repo/dist python
