@@ -1,7 +1,6 @@
 import { createHash } from 'crypto';
 import {
   Annotations,
-  CfnResource,
   CfnWaitCondition,
   CustomResource,
   Duration,
@@ -761,7 +760,9 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     // The execution needs the import role and its policies before ImportImage runs, and the
     // function needs its permissions on the state machine.
     start.node.addDependency(this.role, grantRole, engine.executionsPolicy);
-    waitCondition.addDependency(start.node.defaultChild as CfnResource);
+    // A construct dependency (available in every supported aws-cdk-lib): CfnResource#addDependency
+    // is deprecated from aws-cdk-lib 2.263, and its replacement is missing from the 2.257 floor.
+    waitCondition.node.addDependency(start);
 
     validateSharing(this, props, encrypted, this.encryptionKey);
     if (encrypted && isShared(props) && this.encryptionKey instanceof kms.Key) {
