@@ -471,7 +471,12 @@ export interface VmImageImportProps {
    * Changing only the timeout does not import again.
    *
    * Checked at synth: a `Duration` of whole seconds from one `pollInterval` to 12 hours, and
-   * at most 2,500 polls (Step Functions ends an execution at 25,000 history events).
+   * short enough for its polls to fit the import's Step Functions execution: counted as Step
+   * Functions counts history events (9 a poll on the ImportImage route, 11 on the snapshot
+   * route, plus the start, its quota waits and every retry), the worst case must stay within
+   * 20,000 of the 25,000 after which Step Functions stops an execution without a signal. At
+   * the default 30-second `pollInterval` every timeout up to 12 hours fits; 12 hours needs
+   * at least 22 seconds on the ImportImage route and 28 on the snapshot route.
    *
    * @default Duration.hours(6)
    */
@@ -481,7 +486,8 @@ export interface VmImageImportProps {
    * How often the import task is polled. A failed import fails the stack within one
    * interval of EC2 reporting it; each poll costs three Step Functions state transitions.
    *
-   * Checked at synth: from 5 seconds to 1 hour, whole seconds.
+   * Checked at synth: from 5 seconds to 1 hour, whole seconds, and with `timeout` within the
+   * execution's history (see `timeout`): the default 6 hours needs at least 11 seconds.
    *
    * @default Duration.seconds(30)
    */
