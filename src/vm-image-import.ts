@@ -43,7 +43,7 @@ import {
 import { DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_TIMEOUT, VmImportEngine } from './private/engine';
 import { validateEngineSettings } from './private/engine-settings';
 import { grantEncryptSnapshots, grantLicenseConfigurations, roleForGrants } from './private/grants';
-import { acceptInPacks, acceptNagFindings, COMPLIANCE_PACKS } from './private/nag';
+import { acceptInPacks, COMPLIANCE_PACKS } from './private/nag';
 import { checkImageRegion } from './private/placement';
 import { validatePropTypes } from './private/prop-types';
 import { SharedBucketOptions, SharedImportResources } from './private/shared';
@@ -164,8 +164,8 @@ export interface VmImageImportProps {
    * A key passed in is used as it is: its key policy is not changed. For Auto Scaling groups
    * to launch the AMI, its key policy must allow the service-linked role
    * `arn:<partition>:iam::<account>:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`
-   * `kms:Encrypt`, `kms:Decrypt`, `kms:ReEncrypt*`, `kms:GenerateDataKey*` and
-   * `kms:DescribeKey`, and `kms:CreateGrant` with the condition
+   * `kms:Encrypt`, `kms:Decrypt`, `kms:ReEncryptFrom`, `kms:ReEncryptTo`, `kms:GenerateDataKey`,
+   * `kms:GenerateDataKeyWithoutPlaintext` and `kms:DescribeKey`, and `kms:CreateGrant` with the condition
    * `"Bool": {"kms:GrantIsForAWSResource": true}`; without them launches fail with
    * `Client.InternalError: Client error on launch`.
    *
@@ -400,7 +400,8 @@ export interface VmImageImportProps {
    *
    * An encrypted AMI is shared with the use of its key: the key policy of the key this
    * construct creates lets each account's principals (their administrators then grant it
-   * through IAM) `kms:DescribeKey`, `Decrypt`, `ReEncrypt*`, `GenerateDataKey*`, and
+   * through IAM) `kms:DescribeKey`, `Decrypt`, `ReEncryptFrom`, `ReEncryptTo`, `GenerateDataKey`,
+   * `GenerateDataKeyWithoutPlaintext`, and
    * `kms:CreateGrant` for AWS resources. An Update that removes an account removes its
    * launch permission; a `DESTROY` delete deregisters the AMI, which ends every share.
    *
@@ -690,12 +691,6 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
     validateDisks(this, props, disks);
     const grantsPolicy = grantRole === this.role ? undefined : grantRole.node.tryFindChild('Policy');
     if (grantsPolicy) {
-      acceptNagFindings(grantsPolicy, [{
-        id: 'AwsSolutions-IAM5',
-        reason: "This stack's grants to a role of another stack: kms:GenerateDataKey*/ReEncrypt* on the one key that encrypts the snapshots, " +
-          'per the VM Import User Guide, and read access to exactly the disk images of this import.',
-        appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
-      }]);
       acceptInPacks(grantsPolicy, 'IAMNoInlinePolicy', COMPLIANCE_PACKS,
         "This stack's grants to a role of another stack are a policy of this stack attached to that role, so that the other stack's " +
         'template does not change: a customer managed policy would hold the same statements for the same one role.');
@@ -812,7 +807,7 @@ export class VmImageImport extends Construct implements ec2.IMachineImage, ITagg
   /**
    * Lets a principal launch instances from the AMI: `ec2:RunInstances` on the AMI and, for
    * an encrypted AMI, the key actions EC2 performs on its behalf (`kms:CreateGrant`,
-   * `Decrypt`, `DescribeKey`, `GenerateDataKeyWithoutPlaintext`, `ReEncrypt*`), only through
+   * `Decrypt`, `DescribeKey`, `GenerateDataKeyWithoutPlaintext`, `ReEncryptFrom`, `ReEncryptTo`), only through
    * EC2 in this Region (`kms:ViaService`). RunInstances also needs the instance's other
    * resources (subnet, network interface, security group, volume, instance): grant those
    * as for any launch.

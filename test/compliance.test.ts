@@ -1,6 +1,8 @@
 /**
  * The five cdk-nag rule packs that security teams run: a stack using every feature, a
- * default one and one whose engine runs in a VPC have no unsuppressed error or warning
+ * default one, one whose engine runs in a VPC, one granting a role of another stack, and
+ * one with named, shared, published, snapshot-route and unencrypted imports have no
+ * unsuppressed error or warning
  * under any of them, and each pack does report a violation planted beside the imports.
  */
 import { App, Aspects, IAspect, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -10,7 +12,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DiskImage, LicenseType, VmImageImport, VmImportRole } from '../src';
-import { accessLogsBucket, defaultStack, ENV, everyFeatureStack, vpcStack } from './support/stacks';
+import { accessLogsBucket, defaultStack, ENV, everyFeatureStack, namedAndSharedStack, vpcStack } from './support/stacks';
 
 interface Pack {
   readonly prefix: string;
@@ -44,6 +46,7 @@ function crossStackStack(app: App): Stack {
 const STACKS: Array<[string, (app: App) => Stack]> = [
   ['every feature', everyFeatureStack], ['default', defaultStack], ['engine in a VPC', vpcStack],
   ['role of another stack, bucket removed by DESTROY', crossStackStack],
+  ['named, shared and published; the snapshot route; unencrypted and named', namedAndSharedStack],
 ];
 
 /** The pack's unsuppressed errors and warnings, as `path: rule`, with the stack's name left out. */

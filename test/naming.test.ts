@@ -24,7 +24,7 @@ function stateMachineStatements(t: Template): any[] {
   return Object.values(policies).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
 }
 
-const EBS_KEY_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncrypt*'];
+const EBS_KEY_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
 
 describe('imageName', () => {
   test('reaches the start resource with the description; the state machine copies with the key named and may use that key only through EC2', () => {

@@ -287,7 +287,7 @@ describe('resources of another stack', () => {
     expect(policy.Properties.Roles).toEqual([{ 'Fn::ImportValue': expect.stringMatching(/^A:ExportsOutputRefRole/) }]);
     const statements = policy.Properties.PolicyDocument.Statement.map((st: any) => [[st.Action].flat().join(','), JSON.stringify(st.Resource)]);
     expect(statements).toEqual([
-      ['kms:CreateGrant,kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey*,kms:ReEncrypt*', expect.stringContaining('AmiKey')],
+      ['kms:CreateGrant,kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey,kms:GenerateDataKeyWithoutPlaintext,kms:ReEncryptFrom,kms:ReEncryptTo', expect.stringContaining('AmiKey')],
       ['s3:GetBucketLocation,s3:ListBucket', expect.stringContaining('Images')],
       ['s3:GetObject', expect.stringMatching(/Images.*builds\/web\.vmdk/)],
       ['kms:Decrypt', expect.stringContaining('Key')],

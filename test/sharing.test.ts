@@ -36,7 +36,7 @@ describe('sharing', () => {
     t.hasResourceProperties('Custom::VmImageImportResult', {
       LaunchPermissions: { UserIds: ['111122223333'], OrganizationArns: [ORG], OrganizationalUnitArns: [OU] },
     });
-    const launch = ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
+    const launch = ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
     const grant = { Bool: { 'kms:GrantIsForAWSResource': true } };
     expect(keyStatements(t, 'LaunchFrom').concat(keyStatements(t, 'GrantFor'))).toEqual([
       expect.objectContaining({ Sid: expect.stringMatching(/^LaunchFromSharedAccounts[0-9a-f]{10}$/), Action: launch, Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] } } }),
@@ -140,7 +140,7 @@ describe('publishing and hardening', () => {
           },
           {
             Effect: 'Allow',
-            Action: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncrypt*'],
+            Action: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
             Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
             Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ec2.us-east-1.', { Ref: 'AWS::URLSuffix' }]] } } },
           },

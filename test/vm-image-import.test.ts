@@ -242,7 +242,7 @@ describe('VmImageImport resources', () => {
           Effect: 'Allow',
           // Named by condition: KMS refuses a principal that does not exist yet (no Auto Scaling used in the account).
           Principal: { AWS: '*' },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:DescribeKey'],
           Resource: '*',
           Condition: { ArnEquals: { 'aws:PrincipalArn': slr } },
         },

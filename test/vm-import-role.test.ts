@@ -77,7 +77,10 @@ test('grantEncryptSnapshots grants exactly the KMS actions VM Import needs on th
     PolicyDocument: {
       Statement: Match.arrayWith([{
         Effect: 'Allow',
-        Action: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
+        Action: [
+          'kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt',
+          'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo',
+        ],
         Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
       }]),
     },

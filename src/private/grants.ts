@@ -10,8 +10,11 @@ const SNAPSHOT_KEY_ACTIONS = [
   'kms:Decrypt',
   'kms:DescribeKey',
   'kms:Encrypt',
-  'kms:GenerateDataKey*',
-  'kms:ReEncrypt*',
+  // The VM Import guide's GenerateDataKey* and ReEncrypt*, spelled out: EBS asks for data keys without plaintext.
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
 ];
 
 /** A disk image object VM Import must read. */
@@ -83,7 +86,9 @@ export function grantLicenseConfigurations(role: iam.IGrantable, licenseConfigur
 }
 
 /** What an Auto Scaling group's service-linked role does with the key of an encrypted AMI. */
-const AUTO_SCALING_KEY_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'];
+const AUTO_SCALING_KEY_ACTIONS = [
+  'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:DescribeKey',
+];
 
 /**
  * Lets Auto Scaling groups launch instances from an AMI encrypted with this key, with the

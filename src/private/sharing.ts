@@ -22,7 +22,7 @@ const ORGANIZATION_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:organization\/(o
 const OU_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:ou\/(o-[a-z0-9]{10,32})\/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/;
 
 /** What a principal needs of the AMI's key to launch it (EC2 user guide, sharing encrypted AMIs). */
-const LAUNCH_KEY_ACTIONS = ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
+const LAUNCH_KEY_ACTIONS = ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
 
 function checkEach(prop: string, values: string[] | undefined, pattern: RegExp, what: string): void {
   for (const value of values ?? []) {
@@ -140,7 +140,7 @@ export function grantEbsKeyUse(scope: Construct, grantee: iam.IGrantable, key: k
   const stack = Stack.of(scope);
   return iam.Grant.addToPrincipal({
     grantee,
-    actions: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncrypt*'],
+    actions: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
     resourceArns: [key.keyArn],
     conditions: { StringEquals: { 'kms:ViaService': `ec2.${stack.region}.${stack.urlSuffix}` } },
   });

@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
-import { BootMode, DiskImage, LicenseType, Platform, VmImageImport, VmImportRole } from '../../src';
+import { Architecture, BootMode, DiskImage, ImportMethod, LicenseType, Platform, VmImageImport, VmImportRole } from '../../src';
 
 export const EXAMPLE_VMDK = path.join(__dirname, '..', '..', 'examples', 'images', 'web-server.vmdk');
 export const LICENSE_ARN = 'arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef';
@@ -107,5 +107,40 @@ export function vpcStack(app: App): Stack {
     isolatedSubnetRouteTableIds: ['rtb-0123456789abcdef0'],
   });
   new VmImageImport(stack, 'Image', { diskImages: [DiskImage.fromImportBucket('a.vmdk')], licenseType: LicenseType.BYOL, vpc });
+  return stack;
+}
+
+/**
+ * A named, shared and published import (as the example app), a named arm64 import on the
+ * snapshot route, and an unencrypted named import, in one stack: the variants whose engine
+ * states and grants differ from the default's (the copy, the key through EC2, the launch
+ * permissions and the Auto Scaling key policy, RegisterImage).
+ */
+export function namedAndSharedStack(app: App): Stack {
+  const stack = new Stack(app, 'Named', { env: ENV });
+  new VmImageImport(stack, 'Web', {
+    diskImages: [DiskImage.fromAsset(EXAMPLE_VMDK)],
+    licenseType: LicenseType.BYOL,
+    imageName: 'web-server-1.0.0',
+    imageDescription: 'Web server',
+    shareWithAccounts: ['111122223333'],
+    shareWithOrganizations: ['arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5'],
+    ssmParameterName: '/images/web-server',
+    requireImdsv2: true,
+  });
+  new VmImageImport(stack, 'Arm', {
+    diskImages: [DiskImage.fromImportBucket('arm/boot.raw'), DiskImage.fromImportBucket('arm/data.vmdk', { deviceName: '/dev/xvdf' })],
+    importMethod: ImportMethod.SNAPSHOTS,
+    architecture: Architecture.ARM64,
+    bootMode: BootMode.UEFI,
+    imageName: 'arm-server-1.0.0',
+    tpmSupport: true,
+  });
+  new VmImageImport(stack, 'Plain', {
+    diskImages: [DiskImage.fromImportBucket('plain.vmdk')],
+    licenseType: LicenseType.BYOL,
+    encrypted: false,
+    imageName: 'plain-1.0.0',
+  });
   return stack;
 }
