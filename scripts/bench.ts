@@ -5,7 +5,9 @@
  *   - the custom resource handler bundle: size, gzip size, cold `require()` time against a bare `node -e 0`;
  *   - stacks of N imports: Lambda functions, resources, template bytes, and what each extra import adds;
  *   - the import engine's cost per import-hour: state transitions plus Lambda invocations, measured by running the
- *     synthesized state machine through a simulated one-hour import (test/e2e/engine.test.ts).
+ *     synthesized state machine through a simulated one-hour import (test/e2e/engine.test.ts);
+ *   - the worst-case Step Functions history events per route for the longest wait at the shortest interval synth
+ *     accepts, next to the budget and Step Functions' limit (src/private/history.ts).
  *
  *   npx projen bench [-- --runs N | --quick | --sizes 1M,1G,4G | --keep]
  *
@@ -17,6 +19,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { HISTORY_BUDGET, HISTORY_LIMIT, HistoryRoute, worstCaseHistory } from '../src/private/history';
 import {
   BenchOptions,
   createSparseDisk,
@@ -473,7 +476,28 @@ class Bench {
         '≤ 150', cost.stateTransitions + cost.stepInvocations + cost.customResourceInvocations <= 150 ? 'PASS' : 'FAIL'],
     ], ['l', 'r', 'r', 'l']));
     console.log('\nEach poll is three state transitions (wait, describe, choice), whatever the interval: the figure per hour is ' +
-      '3 × 3600 ÷ pollInterval plus a few; it meets 150 from a 75-second interval.');
+      '3 × 3600 ÷ pollInterval plus a few; it meets 150 from a 75-second interval.');    this.printHistoryBudget();
+  }
+
+  /** The worst case of each route at the longest timeout and the shortest interval synth accepts for it. */
+  private printHistoryBudget(): void {
+    const rows = (['image', 'snapshots'] as HistoryRoute[]).flatMap((route) => [6 * 3600, 12 * 3600].map((timeout) => {
+      let interval = 5;
+      while (worstCaseHistory(route, timeout, interval).events > HISTORY_BUDGET) {
+        interval += 1;
+      }
+      const worst = worstCaseHistory(route, timeout, interval);
+      return [
+        route === 'image' ? 'ImportImage' : 'snapshot', `${timeout / 3600} h`, `${interval} s`,
+        `${integer(worst.polls)} × ${worst.eventsPerPoll}`, integer(worst.events), `≤ ${integer(HISTORY_BUDGET)} (limit ${integer(HISTORY_LIMIT)})`,
+        worst.events <= HISTORY_BUDGET && worstCaseHistory(route, timeout, interval - 1).events > HISTORY_BUDGET ? 'PASS' : 'FAIL',
+      ];
+    }));
+    console.log('\n## Step Functions history events, worst case\n');
+    console.log(markdownTable(['route', 'timeout', 'shortest pollInterval accepted', 'polls × events', 'worst-case events', 'budget', 'result'],
+      rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l']));
+    console.log('\nCounted as Step Functions counts them; test/e2e/history.test.ts checks the count against the synthesized state machine. ' +
+      'A second less than the interval shown is refused at synth.');
   }
 
   // ---- Output ------------------------------------------------------------------------------------
