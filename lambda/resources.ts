@@ -23,6 +23,7 @@ import {
   parseProperties,
   parseResultProperties,
   removedTagKeys,
+  resourceTags,
   reuseExecution,
   signalStillStands,
   userTags,
@@ -68,6 +69,8 @@ const SNAPSHOT_IN_USE_BUDGET_MS = 300_000;
 const START_STATE = 'StartImport';
 /** Lookups of a task the stopped start step could not record: 2, 4 and 8 s apart, for EC2 to list a new task. */
 const UNRECORDED_LOOKUPS = 4;
+/** How long a Delete waits for the state machine to tag what a stopped execution's task made. */
+const ADOPT_BUDGET_MS = 120_000;
 /** How long a Delete waits for the execution to tag an AMI that completed while it was being cancelled. */
 const TAG_WAIT_BUDGET_MS = 180_000;
 
@@ -212,7 +215,7 @@ async function endStart(event: CustomResourceEvent, props: WireProperties): Prom
     const task = await ec2.describeImportTask(importTaskId);
     const outcome = classifyTask(task);
     if (outcome.kind === 'completed') {
-      await settleCompleted(event.StackId, arn, running, recorded, outcome.imageId, outcome.snapshotIds, destroy);
+      await settleCompleted(event, props, arn, running, recorded, outcome.imageId, outcome.snapshotIds, destroy);
       return;
     }
     if (outcome.kind !== 'failed') {
@@ -300,11 +303,13 @@ async function endSnapshotImport(
  * still pending), alone.
  */
 async function settleCompleted(
-  stackId: string, arn: string, running: boolean, recorded: sfn.RecordedImport, imageId: string, snapshotIds: string[], destroy: boolean,
+  event: CustomResourceEvent, props: WireProperties, arn: string, running: boolean, recorded: sfn.RecordedImport,
+  imageId: string, snapshotIds: string[], destroy: boolean,
 ): Promise<void> {
+  const stackId = event.StackId;
   const started = Date.now();
   for (;;) {
-    const image = destroy && running ? await ec2.describeImage(imageId) : undefined;
+    const image = running ? await ec2.describeImage(imageId) : undefined;
     // A named import's execution deregisters the imported AMI once the copy is made: then there is nothing to wait for.
     if (!image || isOwned(image, stackId) || Date.now() - started >= TAG_WAIT_BUDGET_MS) {
       break;
@@ -312,6 +317,11 @@ async function settleCompleted(
     await ec2.sleep(5000);
   }
   await sfn.stopExecution(arn, 'cdk-vm-import: the resource was deleted');
+  const imported = await ec2.describeImage(imageId);
+  if (imported && !isOwned(imported, stackId)) {
+    // The execution ended (stopped, failed, or its tagging refused) before it tagged what the task made.
+    await adopt(event, props, arn, recorded.importTaskId);
+  }
   const copies = new Set(recorded.copyImageId ? [recorded.copyImageId] : []);
   for (const image of await ec2.imagesOfImport(stackId, recorded.importTaskId)) {
     if (image.ImageId && image.ImageId !== imageId) {
@@ -329,6 +339,35 @@ async function settleCompleted(
     return;
   }
   await destroyImage(stackId, imageId, snapshotIds);
+}
+
+/**
+ * Has the state machine tag, as this stack's, the AMI and snapshots of a task this stack's
+ * execution started and no longer tags (only the state machine may give that tag; it does
+ * so only when the task itself carries this stack's tag), and waits for it.
+ */
+async function adopt(event: CustomResourceEvent, props: WireProperties, arn: string, importTaskId: string): Promise<void> {
+  const stateMachineArn = arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
+  const name = `${sfn.executionNameOf(arn).slice(0, 72)}-adopt`;
+  const identity = { stackId: event.StackId, logicalResourceId: event.LogicalResourceId, importTaskId };
+  const input: ExecutionInput = {
+    StackId: event.StackId,
+    LogicalResourceId: event.LogicalResourceId,
+    WaitConditionId: props.WaitConditionId ?? '',
+    ClientToken: '',
+    Deadline: new Date().toISOString(),
+    PollIntervalSeconds: DEFAULT_POLL_INTERVAL_SECONDS,
+    Properties: props,
+    Adopt: { ImportTaskId: importTaskId, OutputTags: resourceTags(props, identity) },
+  };
+  const adoption = await sfn.startExecution(stateMachineArn, name, input);
+  const started = Date.now();
+  let execution = await sfn.describeExecution(adoption);
+  while (execution?.status === 'RUNNING' && Date.now() - started < ADOPT_BUDGET_MS) {
+    await ec2.sleep(2000);
+    execution = await sfn.describeExecution(adoption);
+  }
+  log({ message: 'adopting the outputs of a task its execution did not tag', importTaskId, adoption, status: execution?.status });
 }
 
 // ------------------------------------------------------------------ result resource

@@ -19,7 +19,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { HISTORY_BUDGET, HISTORY_LIMIT, HistoryRoute, worstCaseHistory } from '../src/private/history';
 import {
   BenchOptions,
   createSparseDisk,
@@ -39,6 +38,7 @@ import {
   TimedRun,
   USAGE,
 } from './bench-lib';
+import { HISTORY_BUDGET, HISTORY_LIMIT, HistoryRoute, worstCaseHistory } from '../src/private/history';
 
 const ROOT = path.resolve(__dirname, '..');
 const SRC = path.join(ROOT, 'src');
@@ -476,7 +476,7 @@ class Bench {
         '≤ 150', cost.stateTransitions + cost.stepInvocations + cost.customResourceInvocations <= 150 ? 'PASS' : 'FAIL'],
     ], ['l', 'r', 'r', 'l']));
     console.log('\nEach poll is three state transitions (wait, describe, choice), whatever the interval: the figure per hour is ' +
-      '3 × 3600 ÷ pollInterval plus a few; it meets 150 from a 75-second interval.');    this.printHistoryBudget();
+      '3 × 3600 ÷ pollInterval plus a few; it meets 150 from a 75-second interval.'); this.printHistoryBudget();
   }
 
   /** The worst case of each route at the longest timeout and the shortest interval synth accepts for it. */

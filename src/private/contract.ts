@@ -170,6 +170,12 @@ export interface ExecutionInput {
    * rollback): this execution imports nothing and signals it with that execution's outcome.
    */
   readonly ReuseExecutionArn?: string;
+  /**
+   * Set by the start resource's delete for an import whose execution ended after its task
+   * completed but before it tagged the AMI and snapshots: this execution only tags them
+   * (when the task carries this stack's tag), so that the removal policy can apply.
+   */
+  readonly Adopt?: { readonly ImportTaskId: string; readonly OutputTags: WireTag[] };
 }
 
 /** What the start step returns into the execution's state (at `$.Import`). */

@@ -329,7 +329,53 @@ export class VmImportEngine extends Construct {
     // These properties were imported before and CloudFormation made a new WaitCondition for them: signal it with that AMI.
     return new sfn.Choice(this, 'ImportedBefore')
       .when(sfn.Condition.isPresent('$.ReuseExecutionArn'), succeeded)
+      .when(sfn.Condition.isPresent('$.Adopt.ImportTaskId'), this.adoptStates(retryEc2, imageArn, snapshotArn))
       .otherwise(start);
+  }
+
+  /**
+   * An import whose execution stopped or failed after its task completed, its outputs not
+   * yet tagged (the start resource's delete starts this): describe the task through EC2
+   * itself, and tag its AMI and snapshots as this stack's only if the task carries this
+   * stack's tag (which only this stack's imports put there), so that the delete can apply
+   * the removal policy to them.
+   */
+  private adoptStates(retryEc2: (task: tasks.CallAwsService) => sfn.TaskStateBase, imageArn: string, snapshotArn: string): sfn.IChainable {
+    const found = '$.Adopt.Found.ImportImageTasks[0]';
+    const stackTag = new sfn.Pass(this, 'AdoptStackTag', {
+      parameters: { Key: TAG_STACK_ID, Value: Aws.STACK_ID },
+      resultPath: '$.Adopt.StackTag',
+    });
+    const describe = retryEc2(tasks.CallAwsService.jsonPath(this, 'DescribeToAdopt', {
+      service: 'ec2',
+      action: 'describeImportImageTasks',
+      parameters: { ImportTaskIds: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.Adopt.ImportTaskId')) },
+      iamAction: 'ec2:DescribeImportImageTasks',
+      iamResources: ['*'],
+      resultPath: '$.Adopt.Found',
+    }));
+    const owned = new sfn.Pass(this, 'AdoptIfThisStacks', {
+      parameters: { 'Owned.$': `States.ArrayContains(${found}.Tags, $.Adopt.StackTag)` },
+      resultPath: '$.Adopt.Check',
+    });
+    const tagImage = retryEc2(new TagCall(this, 'TagAdoptedImage', {
+      parameters: { Resources: sfn.JsonPath.array(sfn.JsonPath.stringAt(`${found}.ImageId`)), Tags: sfn.JsonPath.listAt('$.Adopt.OutputTags') },
+      iamResources: [imageArn],
+      resultPath: sfn.JsonPath.DISCARD,
+    }));
+    const tagSnapshots = retryEc2(new TagCall(this, 'TagAdoptedSnapshots', {
+      parameters: { Resources: sfn.JsonPath.listAt(`${found}.SnapshotDetails[*].SnapshotId`), Tags: sfn.JsonPath.listAt('$.Adopt.OutputTags') },
+      iamResources: [snapshotArn],
+      resultPath: sfn.JsonPath.DISCARD,
+    }));
+    tagImage.next(tagSnapshots).next(new sfn.Succeed(this, 'Adopted'));
+    return stackTag.next(describe).next(owned).next(new sfn.Choice(this, 'AdoptWhenCompleted')
+      .when(sfn.Condition.and(
+        sfn.Condition.booleanEquals('$.Adopt.Check.Owned', true),
+        sfn.Condition.isPresent(`${found}.ImageId`),
+        sfn.Condition.stringEquals(`${found}.Status`, 'completed'),
+      ), tagImage)
+      .otherwise(new sfn.Fail(this, 'NotAdopted', { error: 'VmImportNotAdopted', cause: "The task is not this stack's, or did not complete with an AMI." })));
   }
 
   /**

@@ -30,6 +30,7 @@ import {
   RESULT_RESOURCE_TYPE,
   TAG_IMPORT_TASK_ID,
   TAG_LOGICAL_ID,
+  TAG_EXECUTION,
   TAG_STACK_ID,
 } from '../../src/private/contract';
 
@@ -774,9 +775,11 @@ describe('construct → CloudFormation → engine (state machine and bundled fun
     expect(new Date(p.clientData?.uploadStart ?? '').toISOString()).toBe(UPLOAD_START.toISOString());
     expect(new Date(p.clientData?.uploadEnd ?? '').toISOString()).toBe(UPLOAD_END.toISOString());
     const userTags = userTagsOf(BASE);
-    expect(tagMap(p.tagSpecifications[0]?.tags ?? [])).toEqual({ ...userTags, [TAG_STACK_ID]: STACK_ID });
-    expect(p.tagSpecifications[0]?.tags).toHaveLength(Object.keys(userTags).length + 1);
-    expect(tagMap(task.tags)).toEqual({ ...userTags, [TAG_STACK_ID]: STACK_ID });
+    // The library's tags on the task: the stack's, and the name of the execution that started it.
+    const execution = { [TAG_EXECUTION]: expect.stringMatching(/^vmimport-[0-9a-f]{40}$/) };
+    expect(tagMap(p.tagSpecifications[0]?.tags ?? [])).toEqual({ ...userTags, [TAG_STACK_ID]: STACK_ID, ...execution });
+    expect(p.tagSpecifications[0]?.tags).toHaveLength(Object.keys(userTags).length + 2);
+    expect(tagMap(task.tags)).toEqual({ ...userTags, [TAG_STACK_ID]: STACK_ID, ...execution });
 
     // The asset disk points at exactly where cdk-assets publishes the file.
     const asset = base.assetManifest.files[sha256(EXAMPLE_VMDK)];
@@ -836,8 +839,10 @@ describe('construct → CloudFormation → engine (state machine and bundled fun
       licenseSpecifications: [],
       tagSpecifications: [{ resourceType: 'import-image-task', tags: expect.any(Array) }],
     });
-    expect(tagMap(task.params.tagSpecifications[0]?.tags ?? [])).toEqual({ ...stackTags, [TAG_STACK_ID]: STACK_ID });
-    expect(task.params.tagSpecifications[0]?.tags).toHaveLength(Object.keys(stackTags).length + 1);
+    expect(tagMap(task.params.tagSpecifications[0]?.tags ?? [])).toEqual({
+      ...stackTags, [TAG_STACK_ID]: STACK_ID, [TAG_EXECUTION]: expect.stringMatching(/^vmimport-[0-9a-f]{40}$/),
+    });
+    expect(task.params.tagSpecifications[0]?.tags).toHaveLength(Object.keys(stackTags).length + 2);
     const image = imageOf(task);
     expect(result.PhysicalResourceId).toBe(image.imageId);
     expect(image).toMatchObject({ platform: 'Windows', bootMode: 'uefi' });

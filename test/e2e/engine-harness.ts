@@ -61,7 +61,7 @@ function definitionOf(app: App): Record<string, unknown> {
       return parts.map(resolve).join(sep);
     }
     if ('Ref' in v) {
-      return ({ 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT } as Record<string, string>)[v.Ref as string] ?? `ref-${String(v.Ref)}`;
+      return ({ 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::StackId': STACK_ID } as Record<string, string>)[v.Ref as string] ?? `ref-${String(v.Ref)}`;
     }
     if ('Fn::GetAtt' in v) {
       const [logicalId] = v['Fn::GetAtt'] as [string, string];

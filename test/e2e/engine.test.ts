@@ -5,8 +5,10 @@
  * AND what is left on the EC2 side.
  */
 import * as fs from 'fs';
+import * as ec2 from '@aws-sdk/client-ec2';
+import * as sfnModule from '@aws-sdk/client-sfn';
 import { jsonLines, MAX_RESPONSE_BYTES } from './drive';
-import { Engine, IMPORT_ROLE, STACK_ID, startProps, tagsOf } from './engine-harness';
+import { Engine, IMPORT_ROLE, STACK_ID, STATE_MACHINE_ARN, startProps, tagsOf } from './engine-harness';
 import { CANCELLED_MESSAGE, Ec2Fault } from './local-ec2';
 
 jest.setTimeout(60_000);
@@ -320,6 +322,61 @@ describe('delete and rollback while an import runs', () => {
       { ExecutionArn: rollback.PhysicalResourceId, Tags: props().Tags, RemovalPolicy: 'retain' },
       { physicalResourceId: first.result!.PhysicalResourceId, oldProps: { ExecutionArn: update.PhysicalResourceId, Tags: props().Tags, RemovalPolicy: 'retain' } });
     expect(result).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: first.result!.PhysicalResourceId });
+  });
+});
+
+describe('outputs the execution could not tag', () => {
+  const REFUSED: Ec2Fault = { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation (a tag policy).' };
+
+  test.each([
+    ['destroy', 0],
+    ['retain', 1],
+  ])('tagging refused for the whole of the execution\'s retries: the stack fails, and the rollback has the state machine adopt the AMI, then applies %s', async (policy, left) => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ stagesToComplete: 2 });
+    // The execution's TagImage tries seven times (six retries); the eighth CreateTags, the adoption's, is allowed.
+    engine.ec2.failNext('CreateTags', REFUSED, 7);
+    const { start, result, execution } = await engine.deploy(props({ RemovalPolicy: policy }));
+    expect(execution?.status).toBe('FAILED');
+    expect(result?.Status).toBe('FAILED');
+    expect(result?.Reason).toMatch(/stopped on an error: .*not authorized/);
+    const [task] = [...engine.ec2.state.tasks.values()];
+    expect(task.status).toBe('completed');
+    const deleted = await engine.request('Delete', 'Custom::VmImageImport', 'WebServerImage', props({ RemovalPolicy: policy }), { physicalResourceId: start.PhysicalResourceId });
+    expect(deleted.Status).toBe('SUCCESS');
+    const adoption = [...engine.sfn.executions.values()].find((e) => e.name.endsWith('-adopt'));
+    expect([adoption?.status, adoption?.error, adoption?.cause]).toEqual(['SUCCEEDED', undefined, undefined]);
+    expect(engine.ec2.state.images.size).toBe(left);
+    for (const resource of [...engine.ec2.state.images.values(), ...engine.ec2.state.snapshots.values()]) {
+      expect(tagsOf(resource)).toMatchObject({ [TAG_STACK_ID]: STACK_ID, 'cdk-vm-import:import-task-id': task.importTaskId, 'team': 'infra' });
+    }
+    expect(engine.ec2.state.snapshots.size).toBe(left);
+  });
+
+  test('an adoption asked for a task that is not this stack\'s tags nothing', async () => {
+    engine = await Engine.start();
+    engine.ec2.queueTaskBehaviour({ stagesToComplete: 1 });
+    const client = new ec2.EC2Client({ endpoint: engine.ec2.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    // Someone else's import, tagged as theirs.
+    const { ImportTaskId } = await client.send(new ec2.ImportImageCommand({
+      DiskContainers: [{ Format: 'VMDK', UserBucket: { S3Bucket: 'other-bucket', S3Key: 'theirs.vmdk' } }],
+      TagSpecifications: [{ ResourceType: 'import-image-task', Tags: [{ Key: TAG_STACK_ID, Value: 'arn:aws:cloudformation:us-east-1:123456789012:stack/Other/1' }] }],
+    }));
+    await client.send(new ec2.DescribeImportImageTasksCommand({ ImportTaskIds: [ImportTaskId!] }));
+    client.destroy();
+    const input = JSON.stringify({
+      ...JSON.parse(JSON.stringify({ StackId: STACK_ID, LogicalResourceId: 'X', WaitConditionId: 'W', ClientToken: '', Deadline: new Date().toISOString(), PollIntervalSeconds: 30, Properties: props() })),
+      Adopt: { ImportTaskId, OutputTags: [{ Key: TAG_STACK_ID, Value: STACK_ID }] },
+    });
+    const sfnClient = new sfnModule.SFNClient({ endpoint: engine.sfn.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const { executionArn } = await sfnClient.send(new sfnModule.StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'attacker', input }));
+    sfnClient.destroy();
+    const execution = engine.sfn.executions.get(executionArn!)!;
+    await execution.done;
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('VmImportNotAdopted');
+    const [image] = [...engine.ec2.state.images.values()];
+    expect(tagsOf(image)).toEqual({});
   });
 });
 
