@@ -65,6 +65,8 @@ const BAD_INPUTS: Array<[string, Partial<VmImageImportProps> | ((stack: Stack) =
   ['TPM without UEFI', { importMethod: ImportMethod.SNAPSHOTS, imageName: 'web', tpmSupport: true }, "'tpmSupport' needs 'bootMode: BootMode.UEFI'"],
   ['TPM with ImportImage', { tpmSupport: true }, "'tpmSupport' is set but 'importMethod' is not ImportMethod.SNAPSHOTS: only RegisterImage takes it."],
   ['UEFI data with ImportImage', { uefiData: 'QUJD' }, "'uefiData' is set but 'importMethod' is not ImportMethod.SNAPSHOTS"],
+  ['UEFI data that is not base64', { uefiData: 'not base64!', importMethod: ImportMethod.SNAPSHOTS, imageName: 'web-1', bootMode: BootMode.UEFI },
+    "'uefiData' \"not base64!\" is not base64: RegisterImage takes the UEFI variable store base64-encoded"],
   ['an OVA on the snapshot route', (stack) => ({ importMethod: ImportMethod.SNAPSHOTS, imageName: 'web', diskImages: [DiskImage.fromBucket(bucket(stack), 'vm.ova')] }),
     "'diskImages[0]' is an OVA, which ImportSnapshot does not take (VHD, VMDK and RAW only): take its disks out (tar -xf image.ova) and give each .vmdk as a disk."],
   ['a VHDX on the snapshot route', (stack) => ({ importMethod: ImportMethod.SNAPSHOTS, imageName: 'web', diskImages: [DiskImage.fromBucket(bucket(stack), 'boot.vmdk'), DiskImage.fromBucket(bucket(stack), 'data.vhdx')] }),

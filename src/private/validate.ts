@@ -212,6 +212,12 @@ function checkImportMethod(props: VmImageImportProps): void {
   if ((props.tpmSupport || props.uefiData !== undefined) && props.bootMode !== BootMode.UEFI) {
     throw new Error(`'${props.tpmSupport ? 'tpmSupport' : 'uefiData'}' needs 'bootMode: BootMode.UEFI': NitroTPM and the UEFI variable store exist only for UEFI boot.`);
   }
+  // RegisterImage takes the variable store as base64: anything else is refused at deploy, after the import.
+  if (known(props.uefiData) && (props.uefiData.length === 0 || props.uefiData.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(props.uefiData))) {
+    throw new Error(`'uefiData' ${show(props.uefiData.length > 40 ? `${props.uefiData.slice(0, 40)}…` : props.uefiData)} is not base64: ` +
+      "RegisterImage takes the UEFI variable store base64-encoded, as 'aws ec2 get-instance-uefi-data' returns it. " +
+      'Encode the store\'s bytes with base64.');
+  }
 }
 
 /** The snapshot route takes VHD, VMDK and RAW files only. */
