@@ -434,20 +434,49 @@ describe('start resource: Delete', () => {
     expect(response()).toEqual(expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: physicalId }));
   });
 
-  test('a task that completed as it was cancelled is kept under RETAIN', async () => {
+  test('a task that completed as it was cancelled is kept under RETAIN, once the running execution has tagged it', async () => {
     sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('RUNNING'));
     sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
     ec2.on(CancelImportTaskCommand).rejects(named('InvalidParameterValue', 'cannot cancel a completed task'));
     ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1' }] });
-    // The import's AMIs by their tags: only the imported one (no copy was made).
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', State: 'available' }] });
+    const tagged = { ImageId: 'ami-1', State: 'available', Tags: [{ Key: 'cdk-vm-import:stack-id', Value: STACK }] };
+    // Untagged at first, then tagged by the execution; the import's AMIs by their tags: only the imported one (no copy was made).
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-1'] }).resolvesOnce({ Images: [{ ImageId: 'ami-1', State: 'available' }] }).resolves({ Images: [tagged] });
+    ec2.on(DescribeImagesCommand, {
+      Filters: [
+        { Name: 'tag:cdk-vm-import:stack-id', Values: [STACK] },
+        { Name: 'tag:cdk-vm-import:import-task-id', Values: [TASK] },
+      ],
+    }).resolves({ Images: [tagged] });
     await del();
-    expect(ec2.commandCalls(DescribeImagesCommand)[0].args[0].input.Filters).toEqual([
-      { Name: 'tag:cdk-vm-import:stack-id', Values: [STACK] },
-      { Name: 'tag:cdk-vm-import:import-task-id', Values: [TASK] },
-    ]);
+    expect(ec2.commandCalls(DescribeImagesCommand).filter((c) => c.args[0].input.Filters)).toHaveLength(1);
     expect(ec2.commandCalls(DeregisterImageCommand)).toHaveLength(0);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
+    // Tagged by the execution: no adoption.
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(response().Status).toBe('SUCCESS');
+  });
+
+  test('a completed task whose stopped execution never tagged its AMI: the state machine adopts it, started with the task and the tags', async () => {
+    sfn.on(DescribeExecutionCommand, { executionArn: BASE_ARN }).resolves(execution('FAILED'));
+    sfn.on(DescribeExecutionCommand, { executionArn: `${BASE_ARN}-adopt` }).resolves(execution('SUCCEEDED'));
+    sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${BASE_ARN}-adopt` });
+    ec2.on(CancelImportTaskCommand).rejects(named('InvalidParameterValue', 'cannot cancel a completed task'));
+    ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', State: 'available' }] });
+    await del();
+    const [start] = sfn.commandCalls(StartExecutionCommand);
+    expect(start.args[0].input).toEqual(expect.objectContaining({ stateMachineArn: STATE_MACHINE, name: `${BASE_NAME}-adopt` }));
+    expect(JSON.parse(start.args[0].input.input!).Adopt).toEqual({
+      ImportTaskId: TASK,
+      OutputTags: [
+        { Key: 'team', Value: 'infra' },
+        { Key: 'cdk-vm-import:stack-id', Value: STACK },
+        { Key: 'cdk-vm-import:logical-id', Value: 'Image' },
+        { Key: 'cdk-vm-import:import-task-id', Value: TASK },
+      ],
+    });
     expect(response().Status).toBe('SUCCESS');
   });
 
