@@ -439,7 +439,7 @@ describe('start resource: Delete', () => {
     sfn.on(GetExecutionHistoryCommand).resolves(historyWith(TASK));
     ec2.on(CancelImportTaskCommand).rejects(named('InvalidParameterValue', 'cannot cancel a completed task'));
     ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1' }] });
-    const tagged = { ImageId: 'ami-1', State: 'available', Tags: [{ Key: 'cdk-vm-import:stack-id', Value: STACK }] };
+    const tagged = { ImageId: 'ami-1', State: 'available' as const, Tags: [{ Key: 'cdk-vm-import:stack-id', Value: STACK }] };
     // Untagged at first, then tagged by the execution; the import's AMIs by their tags: only the imported one (no copy was made).
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-1'] }).resolvesOnce({ Images: [{ ImageId: 'ami-1', State: 'available' }] }).resolves({ Images: [tagged] });
     ec2.on(DescribeImagesCommand, {
@@ -466,9 +466,9 @@ describe('start resource: Delete', () => {
     ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [{ ImportTaskId: TASK, Status: 'completed', ImageId: 'ami-1' }] });
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', State: 'available' }] });
     await del();
-    const [start] = sfn.commandCalls(StartExecutionCommand);
-    expect(start.args[0].input).toEqual(expect.objectContaining({ stateMachineArn: STATE_MACHINE, name: `${BASE_NAME}-adopt` }));
-    expect(JSON.parse(start.args[0].input.input!).Adopt).toEqual({
+    const [adoption] = sfn.commandCalls(StartExecutionCommand);
+    expect(adoption.args[0].input).toEqual(expect.objectContaining({ stateMachineArn: STATE_MACHINE, name: `${BASE_NAME}-adopt` }));
+    expect(JSON.parse(adoption.args[0].input.input!).Adopt).toEqual({
       ImportTaskId: TASK,
       OutputTags: [
         { Key: 'team', Value: 'infra' },
