@@ -40,6 +40,8 @@ export interface LocalEbsOptions {
   readonly putsPerSecondPerSnapshot?: number;
   /** Delay before each PutSnapshotBlock answers (a network's latency). @default 0 */
   readonly putLatencyMs?: number;
+  /** Keep each block's data for GetSnapshotBlock; false keeps only checksums (large copies). @default true */
+  readonly keepData?: boolean;
 }
 
 export interface LocalEbs {
@@ -165,7 +167,7 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
     if (headers['x-amz-checksum'] !== checksum) {
       return error(400, 'ValidationException', `The checksum ${headers['x-amz-checksum']} does not match the data's ${checksum}`, 'INVALID_CHECKSUM');
     }
-    s.blocks.set(index, { data: body, checksum });
+    s.blocks.set(index, { data: options.keepData === false ? Buffer.alloc(0) : body, checksum });
     return { status: 201, headers: { 'x-amz-checksum': checksum, 'x-amz-checksum-algorithm': 'SHA256' } };
   };
 
