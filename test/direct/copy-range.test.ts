@@ -120,7 +120,9 @@ test('the per-second limit per snapshot is met by retrying', async () => {
   client = new EBSClient({ endpoint: ebs.endpoint, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
   const decoder = await openDecoder(fileSource(writeDiskFixture('direct-sparse.vmdk', dir)));
   const snapshotId = await startSnapshot();
-  const result = await copyRange({ decoder, ebs: client, snapshotId, first: 0, end: 13, concurrency: 6, baseDelayMs: 200, maxDelayMs: 1000, maxAttempts: 20 });
+  const result = await copyRange({
+    decoder, ebs: client, snapshotId, first: 0, end: 13, concurrency: 6, baseDelayMs: 200, maxDelayMs: 1000, maxAttempts: 20,
+  });
   expect(result.retries).toBeGreaterThan(0);
   expect(result.written.map((w) => w.index)).toEqual(NON_ZERO);
   expect((await complete(snapshotId, result.written)).Status).toBe('completed');
