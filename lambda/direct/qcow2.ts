@@ -8,7 +8,7 @@
  */
 import { inflateRawSync } from 'zlib';
 import { BlockDecoder, DiskDecoder } from './decoder';
-import { at, ByteSource, formatError, Gather, PageCache, readExact } from './source';
+import { at, ByteSource, formatError, Gather, PageCache, readExact, readSpans, Span } from './source';
 
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const COMPRESSED = 1n << 62n;
@@ -102,7 +102,7 @@ class Qcow2Decoder extends BlockDecoder {
 
   protected async fill(target: Buffer, start: number, length: number): Promise<boolean> {
     const gather = new Gather(this.source, 'qcow2');
-    const inflates: Array<Promise<void>> = [];
+    const compressed: Array<{ cluster: number; span: Span; from: number; to: number }> = [];
     const l2Entries = this.clusterSize / 8;
     const end = start + length;
     for (let cluster = Math.floor(start / this.clusterSize); cluster * this.clusterSize < end; cluster++) {
@@ -114,8 +114,7 @@ class Qcow2Decoder extends BlockDecoder {
       const from = Math.max(start, clusterStart);
       const to = Math.min(end, clusterStart + this.clusterSize);
       if (entry & COMPRESSED) {
-        const copy = (bytes: Buffer) => { bytes.copy(target, from - start, from - clusterStart, to - clusterStart); };
-        inflates.push(this.inflateCluster(cluster, entry).then(copy));
+        compressed.push({ cluster, span: this.compressedSpan(cluster, entry), from: from - clusterStart, to: to - clusterStart });
         continue;
       }
       const offset = Number(entry & OFFSET_MASK);
@@ -125,27 +124,31 @@ class Qcow2Decoder extends BlockDecoder {
       }
       gather.add(offset + (from - clusterStart), to - from, from - start, `cluster ${cluster} (host offset ${at(offset)})`);
     }
-    await Promise.all([gather.readInto(target), ...inflates]);
-    return !gather.empty || inflates.length > 0;
+    const [, deflated] = await Promise.all([gather.readInto(target), readSpans(this.source, 'qcow2', compressed.map((c) => c.span))]);
+    compressed.forEach((c, i) => this.inflate(c.span, deflated[i]).copy(target, c.from + (c.cluster * this.clusterSize - start), c.from, c.to));
+    return !gather.empty || compressed.length > 0;
   }
 
-  /** Reads and inflates a compressed cluster: raw deflate at an unaligned offset. */
-  private async inflateCluster(cluster: number, entry: bigint): Promise<Buffer> {
+  /** Where a compressed cluster's deflate stream is: an unaligned offset and a sector count. */
+  private compressedSpan(cluster: number, entry: bigint): Span {
     const x = 62n - BigInt(this.clusterBits - 8);
     const offset = Number(entry & ((1n << x) - 1n));
     const sectors = Number((entry >> x) & ((1n << (62n - x)) - 1n)) + 1;
-    const length = Math.min(sectors * 512 - (offset % 512), this.source.size - offset);
-    const what = `the compressed cluster ${cluster} at byte offset ${at(offset)}`;
-    const deflated = await readExact(this.source, 'qcow2', offset, Math.max(length, 1), what);
+    // The last cluster's sectors may reach past the end of the file: only the stream counts.
+    const length = Math.max(1, Math.min(sectors * 512 - (offset % 512), this.source.size - offset));
+    return { offset, length, what: `the compressed cluster ${cluster} at byte offset ${at(offset)}` };
+  }
+
+  /** Inflates a compressed cluster (raw deflate; bytes past the stream's end are ignored). */
+  private inflate(span: Span, deflated: Buffer): Buffer {
     let bytes: Buffer;
     try {
-      // The sector count may include bytes past the deflate stream's end: they are ignored.
       bytes = inflateRawSync(deflated, { maxOutputLength: this.clusterSize });
     } catch (e) {
-      throw formatError(this.source, 'qcow2', `${what} (${length} bytes) does not inflate (${(e as Error).message}): the file is corrupt`);
+      throw formatError(this.source, 'qcow2', `${span.what} (${span.length} bytes) does not inflate (${(e as Error).message}): the file is corrupt`);
     }
     if (bytes.length !== this.clusterSize) {
-      throw formatError(this.source, 'qcow2', `${what} inflates to ${bytes.length} bytes, not the cluster's ${this.clusterSize}: the file is corrupt`);
+      throw formatError(this.source, 'qcow2', `${span.what} inflates to ${bytes.length} bytes, not the cluster's ${this.clusterSize}: the file is corrupt`);
     }
     return bytes;
   }

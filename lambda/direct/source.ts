@@ -130,3 +130,47 @@ export class Gather {
     }));
   }
 }
+
+/** A byte range wanted from the file; `what` names it in errors. */
+export interface Span {
+  readonly offset: number;
+  readonly length: number;
+  readonly what: string;
+}
+
+/**
+ * Reads several small ranges (compressed clusters, which lie one after another in the file)
+ * with as few range reads as possible: ranges at most `maxGap` bytes apart are read as one,
+ * up to `maxRead` bytes. Returns each range's bytes, in the order asked.
+ */
+export async function readSpans(source: ByteSource, format: string, spans: readonly Span[], maxGap = 65536, maxRead = 4 * BLOCK_SIZE): Promise<Buffer[]> {
+  const order = spans.map((_, i) => i).sort((a, b) => spans[a].offset - spans[b].offset);
+  const out: Buffer[] = new Array(spans.length);
+  const groups: number[][] = [];
+  let end = -Infinity;
+  let start = 0;
+  for (const i of order) {
+    const s = spans[i];
+    const group = groups[groups.length - 1];
+    if (group && s.offset <= end + maxGap && Math.max(end, s.offset + s.length) - start <= maxRead) {
+      group.push(i);
+      end = Math.max(end, s.offset + s.length);
+    } else {
+      groups.push([i]);
+      start = s.offset;
+      end = s.offset + s.length;
+    }
+  }
+  await Promise.all(groups.map(async (group) => {
+    const from = spans[group[0]].offset;
+    const to = Math.max(...group.map((i) => spans[i].offset + spans[i].length));
+    if (group.length === 1 || to > source.size) {
+      // One range, or one that runs past the end: read each alone, so the error names it.
+      await Promise.all(group.map(async (i) => { out[i] = await readExact(source, format, spans[i].offset, spans[i].length, spans[i].what); }));
+      return;
+    }
+    const bytes = await readExact(source, format, from, to - from, spans[group[0]].what);
+    for (const i of group) out[i] = bytes.subarray(spans[i].offset - from, spans[i].offset - from + spans[i].length);
+  }));
+  return out;
+}

@@ -104,6 +104,18 @@ describe('formats, allocation and bounded reads', () => {
     }
   });
 
+  test('clusters and grains that follow each other in the file are read at once', async () => {
+    // Block 0 of the 4 KiB-cluster images: up to 128 clusters, a handful of range reads.
+    for (const name of ['direct-v3.qcow2', 'direct-compressed-4k.qcow2']) {
+      const source = fileSource(fixture(name));
+      const d = await openDecoder(source);
+      await d.readBlock(6); // tables
+      const before = source.reads;
+      await d.readBlock(0);
+      expect(source.reads - before).toBeLessThanOrEqual(3);
+    }
+  });
+
   test('a block outside the disk is refused', async () => {
     const d = await openDecoder(fileSource(fixture('direct.img')));
     await expect(d.readBlock(13)).rejects.toThrow(/block index 13 is outside the disk's 13 blocks \(0 to 12/);
