@@ -143,7 +143,9 @@ export interface Span {
  * with as few range reads as possible: ranges at most `maxGap` bytes apart are read as one,
  * up to `maxRead` bytes. Returns each range's bytes, in the order asked.
  */
-export async function readSpans(source: ByteSource, format: string, spans: readonly Span[], maxGap = 65536, maxRead = 4 * BLOCK_SIZE): Promise<Buffer[]> {
+export async function readSpans(
+  source: ByteSource, format: string, spans: readonly Span[], maxGap = 65536, maxRead = 4 * BLOCK_SIZE,
+): Promise<Buffer[]> {
   const order = spans.map((_, i) => i).sort((a, b) => spans[a].offset - spans[b].offset);
   const out: Buffer[] = new Array(spans.length);
   const groups: number[][] = [];
