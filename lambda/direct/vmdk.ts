@@ -9,7 +9,7 @@
  */
 import { inflateSync } from 'zlib';
 import { BlockDecoder, DiskDecoder } from './decoder';
-import { at, ByteSource, formatError, Gather, PageCache, readExact } from './source';
+import { at, ByteSource, formatError, Gather, PageCache, readExact, readSpans, Span } from './source';
 
 const SECTOR = 512;
 const HEADER = 512;
@@ -121,7 +121,7 @@ class SparseVmdkDecoder extends BlockDecoder {
 
   protected async fill(target: Buffer, start: number, length: number): Promise<boolean> {
     const gather = new Gather(this.source, 'vmdk');
-    const inflates: Array<Promise<void>> = [];
+    const grains: Array<{ grain: number; sector: number; from: number; to: number }> = [];
     const end = start + length;
     for (let grain = Math.floor(start / this.grainBytes); grain * this.grainBytes < end; grain++) {
       const sector = await this.grainSector(grain);
@@ -130,21 +130,47 @@ class SparseVmdkDecoder extends BlockDecoder {
       const from = Math.max(start, grainStart);
       const to = Math.min(end, grainStart + this.grainBytes);
       if (this.compressed) {
-        inflates.push(this.inflateGrain(grain, sector).then((bytes) => { bytes.copy(target, from - start, from - grainStart, to - grainStart); }));
+        grains.push({ grain, sector, from, to });
       } else {
         gather.add(sector * SECTOR + (from - grainStart), to - from, from - start, `grain ${grain} (at sector ${sector})`);
       }
     }
-    await Promise.all([gather.readInto(target), ...inflates]);
-    return !gather.empty || inflates.length > 0;
+    // A stream writes grains one after another: a grain's marker and data end where the next
+    // grain in the file starts, so all but the last are read together, before their markers.
+    const bySector = [...grains].sort((a, b) => a.sector - b.sector);
+    const spans: Array<Span | undefined> = grains.map((g) => {
+      const next = bySector.find((o) => o.sector > g.sector)?.sector;
+      // Clamped to the file: a truncated grain then fails on its exact read, which names it.
+      const bytes = next === undefined ? 0 : Math.min((next - g.sector) * SECTOR, this.source.size - g.sector * SECTOR);
+      return this.markers && bytes >= GRAIN_MARKER && bytes <= this.maxGrainBytes + GRAIN_MARKER + SECTOR
+        ? { offset: g.sector * SECTOR, length: bytes, what: `the compressed grain ${g.grain} at byte offset ${at(g.sector * SECTOR)}` }
+        : undefined;
+    });
+    const known = spans.filter((x): x is Span => x !== undefined);
+    const [, prefetched] = await Promise.all([gather.readInto(target), readSpans(this.source, 'vmdk', known)]);
+    const byOffset = new Map(known.map((x, i) => [x.offset, prefetched[i]]));
+    await Promise.all(grains.map(async (g) => {
+      const bytes = await this.inflateGrain(g.grain, g.sector, byOffset.get(g.sector * SECTOR));
+      const grainStart = g.grain * this.grainBytes;
+      bytes.copy(target, g.from - start, g.from - grainStart, g.to - grainStart);
+    }));
+    return !gather.empty || grains.length > 0;
   }
 
-  /** Reads and inflates the compressed grain at `sector`, checking its marker. */
-  private async inflateGrain(grain: number, sector: number): Promise<Buffer> {
+  /** The largest compressed size a marker may give (deflate can grow incompressible data a little). */
+  private get maxGrainBytes(): number {
+    return 2 * this.grainBytes + 4096;
+  }
+
+  /**
+   * Inflates the compressed grain at `sector`, checking its marker; `prefetched` holds the
+   * bytes from its marker on, when they were read with their neighbours.
+   */
+  private async inflateGrain(grain: number, sector: number, prefetched?: Buffer): Promise<Buffer> {
     const markerAt = sector * SECTOR;
     const what = `the compressed grain ${grain} at byte offset ${at(markerAt)}`;
     const headerBytes = this.markers ? GRAIN_MARKER : 0;
-    const marker = await readExact(this.source, 'vmdk', markerAt, headerBytes || 0, what);
+    const marker = prefetched ?? await readExact(this.source, 'vmdk', markerAt, headerBytes, what);
     const expectedLba = BigInt(grain * (this.grainBytes / SECTOR));
     let size: number;
     if (this.markers) {
@@ -153,13 +179,15 @@ class SparseVmdkDecoder extends BlockDecoder {
       if (lba !== expectedLba) {
         throw formatError(this.source, 'vmdk', `${what}: its marker names disk sector ${lba}, but the grain table puts grain ${grain} at sector ${expectedLba}: the file is corrupt`);
       }
-      if (size === 0 || size > 2 * this.grainBytes + 4096) {
+      if (size === 0 || size > this.maxGrainBytes) {
         throw formatError(this.source, 'vmdk', `${what}: its marker gives a compressed size of ${size} bytes for a ${this.grainBytes}-byte grain: the file is corrupt`);
       }
     } else {
       size = Math.min(this.grainBytes + 4096, this.source.size - markerAt);
     }
-    const deflated = await readExact(this.source, 'vmdk', markerAt + headerBytes, size, what);
+    const deflated = prefetched && headerBytes + size <= prefetched.length
+      ? prefetched.subarray(headerBytes, headerBytes + size)
+      : await readExact(this.source, 'vmdk', markerAt + headerBytes, size, what);
     let bytes: Buffer;
     try {
       bytes = inflateSync(deflated, { maxOutputLength: this.grainBytes });

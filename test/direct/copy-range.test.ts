@@ -56,7 +56,8 @@ const guestBlock = (index: number) => {
   return b;
 };
 
-const formats = Object.keys(EXPECTED).filter((n) => n !== 'direct-backed.qcow2');
+// Every format of the one guest disk (the dense fixtures hold another).
+const formats = Object.keys(EXPECTED).filter((n) => n !== 'direct-backed.qcow2' && !n.startsWith('direct-dense'));
 test.each(formats.map((n) => [n]))('%s copied in three ranges reads back as the guest disk\'s non-zero blocks', async (name) => {
   const decoder = await openDecoder(fileSource(writeDiskFixture(name, dir)));
   const snapshotId = await startSnapshot();

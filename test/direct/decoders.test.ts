@@ -104,6 +104,22 @@ describe('formats, allocation and bounded reads', () => {
     }
   });
 
+  test.each([
+    // 8 grains of 64 KiB, 128 clusters of 4 KiB, all compressed, in block 0.
+    ['direct-dense-stream.vmdk', 8],
+    ['direct-dense-compressed-4k.qcow2', 128],
+  ])('%s: the %d compressed pieces of a dense block are read with a few range reads', async (name, pieces) => {
+    const source = fileSource(fixture(name));
+    const d = await openDecoder(source);
+    await d.readBlock(1); // the tables
+    const before = source.reads;
+    const block = (await d.readBlock(0))!;
+    expect(block.toString('latin1', 0, 16)).toBe('dense line 00000');
+    expect(block.toString('latin1', BLOCK_SIZE - 32, BLOCK_SIZE - 16)).toBe('dense line 01638');
+    expect(source.reads - before).toBeLessThanOrEqual(3);
+    expect(pieces).toBeGreaterThan(3);
+  });
+
   test('clusters that follow each other in the file are read at once', async () => {
     // Block 0 of the 4 KiB-cluster image: its clusters 0 and 127, one L1 page, one L2 table.
     const source = fileSource(fixture('direct-v3.qcow2'));
