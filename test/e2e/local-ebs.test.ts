@@ -86,3 +86,19 @@ test('injected throttling and 5xx, and the per-second limit per snapshot', async
   expect(throttled.length).toBeGreaterThan(0);
   expect(ebs.snapshots.get(id)!.peakPutsPerSecond).toBeGreaterThan(5);
 });
+
+test('a snapshot not completed within its Timeout is abandoned', async () => {
+  await ebs.close();
+  let clock = 1_800_000_000_000;
+  ebs = await startLocalEbs({ now: () => clock });
+  client.destroy();
+  client = new EBSClient({ endpoint: ebs.endpoint, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  const started = await start({ Timeout: 10 });
+  expect(started.StartTime).toEqual(new Date(clock));
+  const id = started.SnapshotId!;
+  await put(id, 0, block(1));
+  clock += 10 * 60_000 + 1;
+  await expect(put(id, 1, block(1))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/is error, not pending/) });
+  await expect(client.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: 1 }))).rejects.toMatchObject({ name: 'ValidationException' });
+  expect(ebs.snapshots.get(id)!.status).toBe('error');
+});

@@ -23,6 +23,8 @@ export interface LocalSnapshot {
   readonly tags: Array<{ Key?: string; Value?: string }>;
   readonly clientToken?: string;
   readonly timeoutMinutes?: number;
+  /** When StartSnapshot made it (the server's clock, milliseconds). */
+  readonly startedAt: number;
   status: 'pending' | 'completed' | 'error';
   /** Block index → data (512 KiB) and its Base64 SHA-256. */
   readonly blocks: Map<number, { data: Buffer; checksum: string }>;
@@ -42,6 +44,8 @@ export interface LocalEbsOptions {
   readonly putLatencyMs?: number;
   /** Keep each block's data for GetSnapshotBlock; false keeps only checksums (large copies). @default true */
   readonly keepData?: boolean;
+  /** The server's clock in milliseconds (a test moves it past a snapshot's Timeout). @default Date.now */
+  readonly now?: () => number;
 }
 
 export interface LocalEbs {
@@ -78,11 +82,17 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
   const log: string[] = [];
   const faults: InjectedFault[] = [];
   const limit = options.putsPerSecondPerSnapshot ?? 1000;
+  const now = options.now ?? Date.now;
+  // Not completed within its Timeout (default 60 minutes), a snapshot is abandoned: status error.
+  const expire = (s: LocalSnapshot) => {
+    if (s.status === 'pending' && now() > s.startedAt + (s.timeoutMinutes ?? 60) * 60_000) s.status = 'error';
+  };
   let serial = 0;
 
   const pending = (id: string): LocalSnapshot | Reply => {
     const s = snapshots.get(id);
     if (!s) return error(404, 'ResourceNotFoundException', `The snapshot '${id}' does not exist.`, 'SNAPSHOT_NOT_FOUND');
+    expire(s);
     return s;
   };
 
@@ -104,6 +114,7 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
     }
     if (req.ClientToken && byToken.has(req.ClientToken)) {
       const earlier = snapshots.get(byToken.get(req.ClientToken)!)!;
+      expire(earlier);
       if (earlier.volumeSize !== volumeSize || earlier.encrypted !== (req.Encrypted === true) || earlier.kmsKeyArn !== req.KmsKeyArn) {
         return error(409, 'ConflictException', 'The ClientToken was used with different parameters');
       }
@@ -119,6 +130,7 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
       tags,
       clientToken: req.ClientToken,
       timeoutMinutes: req.Timeout,
+      startedAt: now(),
       status: 'pending',
       blocks: new Map(),
       putsPerSecond: new Map(),
@@ -133,7 +145,7 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
     SnapshotId: s.snapshotId,
     OwnerId: '111111111111',
     Status: s.status,
-    StartTime: 1700000000,
+    StartTime: Math.floor(s.startedAt / 1000),
     VolumeSize: s.volumeSize,
     BlockSize: BLOCK_SIZE,
     Tags: s.tags,
@@ -142,7 +154,7 @@ export async function startLocalEbs(options: LocalEbsOptions = {}): Promise<Loca
   });
 
   const putBlock = async (s: LocalSnapshot, index: number, headers: http.IncomingHttpHeaders, body: Buffer): Promise<Reply> => {
-    const second = Math.floor(Date.now() / 1000);
+    const second = Math.floor(now() / 1000);
     const calls = (s.putsPerSecond.get(second) ?? 0) + 1;
     s.putsPerSecond.set(second, calls);
     s.peakPutsPerSecond = Math.max(s.peakPutsPerSecond, calls);
