@@ -28,3 +28,35 @@ export function linearAggregate(blocks: readonly WrittenBlock[]): string {
   }
   return hash.digest('base64');
 }
+
+/** Bytes per packed block: a 4-byte big-endian index, then the 32-byte digest. */
+const PACKED = 36;
+
+/**
+ * Packs written blocks into one Base64 string (48 characters a block, against about 70 as
+ * JSON), for results that travel through a state machine's 256 KiB payloads.
+ */
+export function packWritten(blocks: readonly WrittenBlock[]): string {
+  const out = Buffer.alloc(blocks.length * PACKED);
+  blocks.forEach((b, i) => {
+    if (!Number.isInteger(b.index) || b.index < 0 || b.index > 0xffffffff) throw new Error(`block index ${JSON.stringify(b.index)} is not a block index (0 to 4294967295)`);
+    const digest = Buffer.from(b.checksum, 'base64');
+    if (digest.length !== 32) throw new Error(`the checksum of block ${b.index} is ${JSON.stringify(b.checksum)}, not the Base64 of a 32-byte SHA-256 digest`);
+    out.writeUInt32BE(b.index, i * PACKED);
+    digest.copy(out, i * PACKED + 4);
+  });
+  return out.toString('base64');
+}
+
+/** The blocks `packWritten` packed. */
+export function unpackWritten(packed: string): WrittenBlock[] {
+  const bytes = Buffer.from(packed, 'base64');
+  if (bytes.length % PACKED !== 0 || bytes.toString('base64') !== packed) {
+    throw new Error(`the packed block list (${packed.length} characters) is not Base64 of 36-byte entries: it was cut or altered`);
+  }
+  const blocks: WrittenBlock[] = [];
+  for (let at = 0; at < bytes.length; at += PACKED) {
+    blocks.push({ index: bytes.readUInt32BE(at), checksum: bytes.subarray(at + 4, at + PACKED).toString('base64') });
+  }
+  return blocks;
+}
