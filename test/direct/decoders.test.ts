@@ -201,6 +201,13 @@ describe('formats the direct route refuses, with the command that converts them'
     b.writeUInt32BE((~sum) >>> 0, footer + 64);
     await expect(openDecoder(bufferSource(b, 'child.vhd'))).rejects.toThrow(/differencing VHD \(disk type 4 in the footer\)/);
   });
+  test('a VMDK delta disk (a parent named in its descriptor)', async () => {
+    const b = bytesOf('direct-sparse.vmdk');
+    const end = b.indexOf('ddb.toolsVersion');
+    const line = b.indexOf('\n', end) + 1;
+    b.write('parentFileNameHint="base.vmdk"\n', line, 'latin1');
+    await expect(openDecoder(bufferSource(b, 'delta.vmdk'))).rejects.toThrow(/a delta of the parent disk "base\.vmdk" \(parentFileNameHint in its descriptor\).*qemu-img convert -f vmdk -O qcow2/);
+  });
   test('a declared format the bytes contradict', async () => {
     await expect(openDecoder(fileSource(fixture('direct-v2.qcow2')), 'vmdk')).rejects.toThrow(/declared VMDK, but its bytes are QCOW2: declare QCOW2/);
     await expect(openDecoder(fileSource(fixture('direct.img')), 'qcow2')).rejects.toThrow(/declared QCOW2, but its bytes are RAW/);
@@ -239,6 +246,14 @@ describe('a corrupt or truncated file fails with the byte offset and what was wr
       const l1 = Number(b.readBigUInt64BE(40));
       b.writeBigUInt64BE(BigInt(l2Of(b) + 512) | (1n << 63n), l1);
       expect(await failure(b, 'bad.qcow2')).toContain(`L1 entry 0 (at byte offset ${hex(l1)}) points to an L2 table at ${hex(l2Of(b))}, not cluster-aligned`);
+    });
+    test('an L2 entry that points between clusters', async () => {
+      const b = bytesOf('direct-v2.qcow2');
+      const l2 = l2Of(b);
+      const entry = b.readBigUInt64BE(l2);
+      b.writeBigUInt64BE(entry + 512n, l2);
+      const host = Number((entry + 512n) & 0x00fffffffffffe00n);
+      expect(await failure(b, 'bad.qcow2')).toBe(`bad.qcow2 (qcow2): the L2 entry of cluster 0 points to ${hex(host)}, not cluster-aligned: the file is corrupt`);
     });
     test('a compressed cluster that does not inflate', async () => {
       const b = bytesOf('direct-compressed.qcow2');
