@@ -16,6 +16,26 @@ export interface ByteSource {
   readonly name: string;
 }
 
+/**
+ * A source read with HTTP range requests (S3 GetObject with `Range: bytes=first-last`):
+ * `get` fetches one range header's bytes; `size` is the object's ContentLength.
+ */
+export function rangeSource(name: string, size: number, get: (range: string) => Promise<Uint8Array>): ByteSource {
+  return {
+    name,
+    size,
+    read: async (offset, length) => {
+      const last = Math.min(offset + length, size) - 1;
+      if (last < offset) return Buffer.alloc(0);
+      const bytes = Buffer.from(await get(`bytes=${offset}-${last}`));
+      if (bytes.length !== last - offset + 1) {
+        throw new Error(`${name}: the range bytes=${offset}-${last} returned ${bytes.length} bytes, not ${last - offset + 1}: the object changed or the read was cut; retry the copy`);
+      }
+      return bytes;
+    },
+  };
+}
+
 /** The EBS direct APIs' block: 512 KiB. */
 export const BLOCK_SIZE = 524288;
 

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { bufferSource, decodedSha256, EXPECTED, fileSource } from './sources';
 import { openDecoder } from '../../lambda/direct/open';
-import { BLOCK_SIZE, isAllZero, readSpans } from '../../lambda/direct/source';
+import { BLOCK_SIZE, isAllZero, rangeSource, readSpans } from '../../lambda/direct/source';
 import { writeDiskFixture } from '../support/disk-fixtures';
 
 let dir: string;
@@ -341,5 +341,22 @@ describe('a corrupt or truncated file fails with the byte offset and what was wr
       b.writeUInt32LE(0x00ffffff, gd);
       expect(await failure(b, 'bad.vmdk')).toContain(`grain table 0 (grain directory entry 0 at byte offset ${hex(gd)}) at byte offset ${hex(0xffffff * 512)} (2048 bytes) ends past the end of the file`);
     });
+  });
+});
+
+describe('rangeSource (S3 GetObject with a Range header)', () => {
+  test('decodes a fixture through range headers, and refuses a short answer', async () => {
+    const bytes = bytesOf('direct-stream.vmdk');
+    const ranges: string[] = [];
+    const get = async (range: string) => {
+      ranges.push(range);
+      const [, a, b] = /^bytes=(\d+)-(\d+)$/.exec(range)!;
+      return new Uint8Array(bytes.subarray(Number(a), Number(b) + 1));
+    };
+    const d = await openDecoder(rangeSource('s3://bucket/disk.vmdk', bytes.length, get));
+    expect(await decodedSha256(d)).toBe(EXPECTED['direct-stream.vmdk'].sha256);
+    expect(ranges[0]).toBe('bytes=0-511');
+    const short = rangeSource('s3://bucket/disk.vmdk', bytes.length, async () => new Uint8Array(10));
+    await expect(openDecoder(short)).rejects.toThrow('s3://bucket/disk.vmdk: the range bytes=0-511 returned 10 bytes, not 512: the object changed or the read was cut; retry the copy');
   });
 });
