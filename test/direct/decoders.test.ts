@@ -144,6 +144,12 @@ describe('formats, allocation and bounded reads', () => {
       .rejects.toThrow('spans (test): the last cluster at byte offset 199990 (0x30d36) (20 bytes) ends past the end of the file (200000 bytes)');
   });
 
+  test('a file of a few bytes is a RAW disk of one partial block', async () => {
+    const d = await openDecoder(bufferSource(Buffer.from('hello'), 'tiny.img'));
+    expect([d.format, d.virtualSize, d.blockCount]).toEqual(['raw', 5, 1]);
+    expect((await d.readBlock(0))!.toString('latin1', 0, 6)).toBe('hello\0');
+  });
+
   test('a block outside the disk is refused', async () => {
     const d = await openDecoder(fileSource(fixture('direct.img')));
     await expect(d.readBlock(13)).rejects.toThrow(/block index 13 is outside the disk's 13 blocks \(0 to 12/);
@@ -230,6 +236,10 @@ describe('a corrupt or truncated file fails with the byte offset and what was wr
 
   describe('qcow2', () => {
     const l2Of = (b: Buffer) => Number(b.readBigUInt64BE(Number(b.readBigUInt64BE(40))) & 0x00fffffffffffe00n);
+    test('a header cut short', async () => {
+      expect(await failure(bytesOf('direct-v2.qcow2').subarray(0, 40), 'head.qcow2')).toBe(
+        'head.qcow2 (qcow2): the header at byte offset 0 (0x0) (72 bytes) ends past the end of the file (40 bytes): the file is truncated or corrupt');
+    });
     test('truncated before its L2 table', async () => {
       const b = bytesOf('direct-v2.qcow2');
       const l2 = l2Of(b);
