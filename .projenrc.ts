@@ -41,6 +41,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-ec2@^3',
     '@aws-sdk/client-sfn@^3',
     '@aws-sdk/client-cloudformation@^3',
+    '@aws-sdk/client-ebs@^3',
     '@types/aws-lambda',
     'aws-sdk-client-mock@^4',
     'esbuild',
