@@ -62,8 +62,12 @@ interface SdkError {
 export function isRetryable(e: unknown): boolean {
   const err = e as SdkError;
   const status = err.$metadata?.httpStatusCode ?? 0;
-  return RETRYABLE.has(err.name ?? '') || status >= 500 || NETWORK.has(err.code ?? '') || NETWORK.has(err.name ?? '');
+  return RETRYABLE.has(err.name ?? '') || status >= 500 || NETWORK.has(err.code ?? '') || NETWORK.has(err.name ?? '')
+    // The SDK wraps a socket error it did not get as an Error ("AWS SDK error wrapper for TimeoutError: read ECONNRESET").
+    || (status === 0 && NETWORK_MESSAGE.test((e as Error)?.message ?? ''));
 }
+
+const NETWORK_MESSAGE = /\b(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|socket hang up)\b/;
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('base64');
 

@@ -170,6 +170,9 @@ test.each([
   [{ name: 'RequestThrottledException' }, true],
   [{ name: 'Whatever', $metadata: { httpStatusCode: 502 } }, true],
   [{ name: 'Error', code: 'ECONNRESET' }, true],
+  // As the SDK wrapped a reset connection under load (seen in CI).
+  [Object.assign(new Error('AWS SDK error wrapper for TimeoutError: read ECONNRESET'), { $metadata: {} }), true],
+  [Object.assign(new Error('the ECONNRESETS team'), { $metadata: {} }), false],
   [{ name: 'ValidationException', $metadata: { httpStatusCode: 400 } }, false],
   [{ name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } }, false],
 ])('isRetryable(%j) is %s', (e, expected) => {
