@@ -56,9 +56,14 @@ async function measure(end: number, live = true) {
   };
   const timer = setInterval(sample, live ? 5 : 50);
   const started = Date.now();
-  const result = await copyRange({ decoder, ebs: client, snapshotId, first: 0, end, concurrency: 16 });
+  let result: Awaited<ReturnType<typeof copyRange>>;
+  try {
+    result = await copyRange({ decoder, ebs: client, snapshotId, first: 0, end, concurrency: 16 });
+  } finally {
+    // A failed copy must not leave the sampler collecting every 5 ms after the test.
+    clearInterval(timer);
+  }
   const ms = Date.now() - started;
-  clearInterval(timer);
   sample();
   expect(result.written.length).toBe(end / 2);
   expect(result.zero).toBe(end / 2);
