@@ -60,6 +60,11 @@ export function variantProps(step: Pick<DeployStep, 'variant' | 'removal' | 'tea
   });
 }
 
+/** The result resource's properties: the start resource's Ref and what the result applies. */
+function resultPropsOf(startPhysical: string, props: Record<string, unknown>): Record<string, unknown> {
+  return { ExecutionArn: startPhysical, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+}
+
 export class CloudFormationModel {
   /** Every WaitCondition that was created and never got a signal: a stack that would hang. */
   public readonly hangs: string[] = [];
@@ -148,6 +153,13 @@ export class CloudFormationModel {
     return true;
   }
 
+  /** The stack holds this deploy's import now. */
+  private completed(step: DeployStep, props: Record<string, unknown>, startPhysical: string, resultPhysical: string): 'complete' {
+    const resultProps = resultPropsOf(startPhysical, props);
+    this.live = { variant: step.variant, removal: step.removal, props, startPhysical, resultProps, resultPhysical };
+    return 'complete';
+  }
+
   private async create(step: DeployStep): Promise<'complete' | 'rolled-back'> {
     this.stackIds.push(this.nextStackId());
     this.exists = true;
@@ -156,7 +168,7 @@ export class CloudFormationModel {
     const start = await this.send('Create', START_TYPE, START, props, { duplicate: step.duplicate });
     const rollback = async (resultPhysical?: string) => {
       this.setStatus('ROLLBACK_IN_PROGRESS');
-      const resultProps = { ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+      const resultProps = resultPropsOf(start.PhysicalResourceId, props);
       if (resultPhysical) {
         await this.send('Delete', RESULT_TYPE, RESULT, resultProps, { physicalResourceId: resultPhysical });
       }
@@ -174,21 +186,13 @@ export class CloudFormationModel {
     if (!await this.waitFor(String(props.WaitConditionId), start.PhysicalResourceId, !!step.failWhileImporting)) {
       return rollback();
     }
-    const resultProps = { ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+    const resultProps = resultPropsOf(start.PhysicalResourceId, props);
     const result = await this.send('Create', RESULT_TYPE, RESULT, resultProps);
     if (result.Status !== 'SUCCESS' || step.otherFails) {
       return rollback(result.PhysicalResourceId);
     }
     this.setStatus('CREATE_COMPLETE');
-    this.live = {
-      variant: step.variant,
-      removal: step.removal,
-      props,
-      startPhysical: start.PhysicalResourceId,
-      resultProps,
-      resultPhysical: result.PhysicalResourceId,
-    };
-    return 'complete';
+    return this.completed(step, props, start.PhysicalResourceId, result.PhysicalResourceId);
   }
 
   private async update(step: DeployStep): Promise<'complete' | 'rolled-back'> {
@@ -208,7 +212,7 @@ export class CloudFormationModel {
       if (resultPhysical !== undefined) {
         const back = await this.send('Update', RESULT_TYPE, RESULT, old.resultProps, {
           physicalResourceId: resultPhysical,
-          oldProps: { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy },
+          oldProps: resultPropsOf(start.PhysicalResourceId, props),
         });
         restoredResult = back.PhysicalResourceId;
       }
@@ -222,7 +226,7 @@ export class CloudFormationModel {
       }
       this.setStatus('UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS');
       if (resultPhysical !== undefined && resultPhysical !== restoredResult) {
-        const replaced = { ...old.resultProps, ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+        const replaced = resultPropsOf(start.PhysicalResourceId, props);
         await this.send('Delete', RESULT_TYPE, RESULT, replaced, { physicalResourceId: resultPhysical });
       }
       if (start.Status === 'SUCCESS' && start.PhysicalResourceId !== restoredStart) {
@@ -241,7 +245,7 @@ export class CloudFormationModel {
         return rollback();
       }
     }
-    const resultProps = { ExecutionArn: start.PhysicalResourceId, Tags: props.Tags, RemovalPolicy: props.RemovalPolicy };
+    const resultProps = resultPropsOf(start.PhysicalResourceId, props);
     const result = await this.send('Update', RESULT_TYPE, RESULT, resultProps, { physicalResourceId: old.resultPhysical, oldProps: old.resultProps });
     resultPhysical = result.PhysicalResourceId;
     if (result.Status !== 'SUCCESS' || step.otherFails) {
@@ -262,14 +266,6 @@ export class CloudFormationModel {
       await this.send('Delete', START_TYPE, START, old.props, { physicalResourceId: old.startPhysical });
     }
     this.setStatus('UPDATE_COMPLETE');
-    this.live = {
-      variant: step.variant,
-      removal: step.removal,
-      props,
-      startPhysical: start.PhysicalResourceId,
-      resultProps,
-      resultPhysical: result.PhysicalResourceId,
-    };
-    return 'complete';
+    return this.completed(step, props, start.PhysicalResourceId, result.PhysicalResourceId);
   }
 }

@@ -101,6 +101,22 @@ export function startProps(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
+/** A two-disk arm64 import on the snapshot route (RAW boot disk, VMDK data disk), as the construct synthesizes it. */
+export function snapshotRouteProps(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return startProps({
+    DiskContainers: [
+      { Format: 'RAW', S3Bucket: 'vm-images-bucket', S3Key: 'arm/boot.raw' },
+      { Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'arm/data.vmdk', DeviceName: '/dev/xvdf' },
+    ],
+    LicenseType: undefined,
+    ImportMethod: 'snapshots',
+    Architecture: 'arm64',
+    BootMode: 'uefi',
+    ImageName: 'arm-server-1.0',
+    ...overrides,
+  });
+}
+
 /** A LocalEc2 resource's tags as a map. */
 export const tagsOf = (resource: { tags: { key: string; value: string }[] } | undefined): Record<string, string> =>
   Object.fromEntries((resource?.tags ?? []).map((t) => [t.key, t.value]));

@@ -4,7 +4,7 @@
  * synth's check uses (src/private/history.ts): equal on each path, and never above the
  * worst case synth accepts for that timeout and interval.
  */
-import { Engine, startProps } from './engine-harness';
+import { Engine, snapshotRouteProps, startProps } from './engine-harness';
 import { LocalExecution } from './local-sfn';
 import { HISTORY_BUDGET, HISTORY_LIMIT, historyEvents, HistoryPath, HistoryRoute, worstCaseHistory } from '../../src/private/history';
 
@@ -36,18 +36,7 @@ function pathOf(execution: LocalExecution, route: HistoryRoute): HistoryPath {
   };
 }
 
-const snapshotRoute = (overrides: Record<string, unknown> = {}) => startProps({
-  DiskContainers: [
-    { Format: 'RAW', S3Bucket: 'vm-images-bucket', S3Key: 'arm/boot.raw' },
-    { Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'arm/data.vmdk', DeviceName: '/dev/xvdf' },
-  ],
-  LicenseType: undefined,
-  ImportMethod: 'snapshots',
-  Architecture: 'arm64',
-  BootMode: 'uefi',
-  ImageName: 'arm-server-1.0',
-  ...overrides,
-});
+const snapshotRoute = snapshotRouteProps;
 
 test.each<[string, HistoryRoute, Record<string, unknown>, (e: Engine) => void]>([
   ['an ImportImage import of 120 polls', 'image', startProps(), (e) => e.ec2.queueTaskBehaviour({ stagesToComplete: 120 })],

@@ -4,7 +4,7 @@
  * completes and register the AMI, against LocalEc2's model of ImportSnapshot,
  * DescribeImportSnapshotTasks and RegisterImage (see engine-harness.ts).
  */
-import { Engine, IMPORT_ROLE, KMS_KEY, STACK_ID, startProps, tagsOf } from './engine-harness';
+import { Engine, IMPORT_ROLE, KMS_KEY, snapshotRouteProps, STACK_ID, tagsOf } from './engine-harness';
 import { CANCELLED_MESSAGE } from './local-ec2';
 
 jest.setTimeout(60_000);
@@ -17,16 +17,7 @@ type Props = Record<string, unknown>;
 
 /** A two-disk arm64 import on the snapshot route, as the construct synthesizes it. */
 function props(overrides: Props = {}): Props {
-  return startProps({
-    DiskContainers: [
-      { Format: 'RAW', S3Bucket: 'vm-images-bucket', S3Key: 'arm/boot.raw' },
-      { Format: 'VMDK', S3Bucket: 'vm-images-bucket', S3Key: 'arm/data.vmdk', DeviceName: '/dev/xvdf' },
-    ],
-    LicenseType: undefined,
-    ImportMethod: 'snapshots',
-    Architecture: 'arm64',
-    BootMode: 'uefi',
-    ImageName: 'arm-server-1.0',
+  return snapshotRouteProps({
     ImageDescription: 'Arm server',
     TpmSupport: 'v2.0',
     ImdsSupport: 'v2.0',
