@@ -11,9 +11,9 @@ import { openDecoder } from '../../lambda/direct/open';
 import { BLOCK_SIZE } from '../../lambda/direct/source';
 import { LocalEbs, startLocalEbs } from '../e2e/local-ebs';
 
-// One worker over a 256 MiB sparse RAW image, every other block data: its memory must not
+// One worker over a 128 MiB sparse RAW image, every other block data: its memory must not
 // grow with the range it copies (it streams: at most `concurrency` blocks in hand).
-const BLOCKS = 512;
+const BLOCKS = 256;
 let dir: string;
 let image: string;
 let ebs: LocalEbs;
@@ -54,7 +54,8 @@ async function measure(end: number, live = true) {
     rss = Math.max(rss, m.rss - base.rss);
     buffers = Math.max(buffers, m.arrayBuffers - base.arrayBuffers);
   };
-  const timer = setInterval(sample, live ? 5 : 50);
+  // A full collection every 20 ms: often enough to see 16 blocks in flight, light enough for a busy 2-core CI machine.
+  const timer = setInterval(sample, live ? 20 : 50);
   const started = Date.now();
   let result: Awaited<ReturnType<typeof copyRange>>;
   try {
@@ -76,13 +77,9 @@ test('peak memory does not grow with the range size', async () => {
   await measure(32); // warm up: the SDK, the sockets, the JIT
   const small = await measure(64);
   const large = await measure(BLOCKS);
-  // Throughput without the sampler's collections (the local server shares this process).
-  const fast = await measure(BLOCKS, false);
-  const mib = (BLOCKS * BLOCK_SIZE) / 2 ** 20;
-  console.log(`copy-range, 16 in flight, live memory over the idle process: ${JSON.stringify(small)} ${JSON.stringify(large)}; `
-    + `without sampling ${fast.ms} ms: ${(mib / (fast.ms / 1000)).toFixed(0)} MiB/s of disk, ${(mib / 2 / (fast.ms / 1000)).toFixed(0)} MiB/s sent`);
-  // 8x the blocks, the same live memory: 16 blocks in flight are 8 MiB, each held about
+  console.log(`copy-range, 16 in flight, live memory over the idle process: ${JSON.stringify(small)} ${JSON.stringify(large)}`);
+  // 4x the blocks, the same live memory: 16 blocks in flight are 8 MiB, each held about
   // twice (the block, the request body on its way), plus the sockets' buffers.
   expect(large.peakBuffersMiB).toBeLessThan(small.peakBuffersMiB + 12);
   expect(large.peakBuffersMiB).toBeLessThan(40);
-}, 60_000);
+}, 300_000);
