@@ -83,6 +83,8 @@ export class CloudFormationModel {
 
   /** `cdk deploy`: a create when there is no stack, else an update. */
   public async deploy(step: DeployStep): Promise<'complete' | 'rolled-back'> {
+    // What EC2 does to this deploy's import, if it starts one: not to a later deploy's.
+    this.engine.ec2.clearQueuedBehaviours();
     if (step.importFails) {
       this.engine.ec2.queueTaskBehaviour({ failAfter: { stages: 1, message: 'ClientError: Unknown OS / Missing OS files.' } });
     } else {

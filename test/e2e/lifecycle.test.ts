@@ -152,15 +152,20 @@ async function runSequence(cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promis
 
 /** How many sequences to generate (LIFECYCLE_RUNS overrides; the seed is printed on failure). */
 const RUNS = Number(process.env.LIFECYCLE_RUNS ?? 25);
+/**
+ * The seed: fixed, so that CI runs the same sequences every time; LIFECYCLE_SEED explores others
+ * (any number; a failure prints the seed and the path to keep as a fixed test below).
+ */
+const SEED = Number(process.env.LIFECYCLE_SEED ?? 1);
 
 test('generated sequences of deploys, reverts, rollbacks, faults and deletions keep every invariant', async () => {
   let steps = 0;
   await fc.assert(fc.asyncProperty(commands, async (cmds) => {
     steps += [...cmds].length;
     await runSequence(cmds);
-  }), { numRuns: RUNS, seed: process.env.LIFECYCLE_SEED ? Number(process.env.LIFECYCLE_SEED) : undefined, endOnFailure: true });
+  }), { numRuns: RUNS, seed: SEED, endOnFailure: true });
   // Read by the note and the docs: how much was explored.
-  console.log(JSON.stringify({ lifecycleSequences: RUNS, lifecycleSteps: steps }));
+  console.log(JSON.stringify({ lifecycleSeed: SEED, lifecycleSequences: RUNS, lifecycleSteps: steps }));
 });
 
 describe('sequences kept as fixed tests', () => {
@@ -187,6 +192,16 @@ describe('sequences kept as fixed tests', () => {
   // task its start step had just recorded running. Now the Delete stops first and reads the history again.
   test('a rollback while the start step records its task: the task is found after the stop and cancelled', async () => {
     await runSequence([deploy({ variant: 'C', failWhileImporting: true, throttled: true })]);
+  });
+
+  // Seed -58835880: a model error. A failure queued for an import that the deploy never started (an update of tags
+  // only) hit the next deploy's import; each deploy now queues what EC2 does for its own import alone.
+  test('an update that starts no import, rolled back, then a new import of other properties', async () => {
+    await runSequence([
+      deploy({ variant: 'C', removal: 'destroy' }),
+      deploy({ variant: 'C', removal: 'destroy', importFails: true, otherFails: true, failWhileImporting: true, duplicate: true, throttled: true }),
+      deploy({ variant: 'A', duplicate: true }),
+    ]);
   });
 
   test('duplicated and throttled requests, a named import, a failed import and a stack made again', async () => {

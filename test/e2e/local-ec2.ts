@@ -533,6 +533,12 @@ export class LocalEc2 {
     this.behaviourQueue.push(behaviour);
   }
 
+  /** Drops the behaviours queued for import tasks that were never started. */
+  public clearQueuedBehaviours(): void {
+    this.behaviourQueue.splice(0);
+    this.snapshotBehaviourQueue.splice(0);
+  }
+
   /** Replaces the behaviour of an existing task (e.g. to release a `hold`). */
   public setTaskBehaviour(importTaskId: string, behaviour: TaskBehaviour): void {
     this.requireTask(importTaskId).behaviour = behaviour;
